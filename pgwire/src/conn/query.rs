@@ -1,0 +1,491 @@
+//! Running statements: the extended protocol (binary parameters and results) and the simple
+//! query protocol.
+
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use super::Connection;
+use crate::error::{Error, Result};
+use crate::proto::ProtocolError;
+use crate::proto::backend::{DataRow, FieldDescription, Message};
+use crate::proto::frontend::{self, Bind, Format, Target};
+use crate::row::{Column, Row, SimpleQueryMessage, SimpleQueryRow};
+use crate::statement::{Statement, ToStatement};
+use crate::types::{IsNull, ToSql, Type};
+
+/// The parameters of a query: any mix of Rust values that implement [`ToSql`].
+pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Where a command's rows go.
+trait RowSink {
+    fn row(&mut self, row: Row) -> Result<()>;
+}
+
+struct Collect(Vec<Row>);
+
+impl RowSink for Collect {
+    #[inline]
+    fn row(&mut self, row: Row) -> Result<()> {
+        self.0.push(row);
+        Ok(())
+    }
+}
+
+/// Keeps the first row and counts the rest.
+struct First(Option<Row>, usize);
+
+impl RowSink for First {
+    fn row(&mut self, row: Row) -> Result<()> {
+        if self.0.is_none() {
+            self.0 = Some(row);
+        }
+        self.1 += 1;
+        Ok(())
+    }
+}
+
+struct Discard;
+
+impl RowSink for Discard {
+    fn row(&mut self, _row: Row) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Connection {
+    /// Runs a statement and returns all its rows.
+    ///
+    /// `statement` is SQL text (sent with Parse, Bind, Describe, Execute and Sync in one write:
+    /// one round trip, with parameter types declared from the Rust values) or a prepared
+    /// [`Statement`]. Parameters and results travel in binary.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// let rows = conn.query("SELECT n FROM generate_series(1, $1) AS n", &[&3i32]).await?;
+    /// let ns: Vec<i32> = rows.iter().map(|r| r.get(0)).collect::<Result<_, _>>()?;
+    /// assert_eq!(ns, [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn query<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Vec<Row>>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let mut sink = Collect(Vec::new());
+        self.run(statement, params, &mut sink).await?;
+        Ok(sink.0)
+    }
+
+    /// Runs a statement that must return exactly one row.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// let n: i64 = conn.query_one("SELECT count(*) FROM pg_class", &[]).await?.get(0)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_one<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Row>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let mut sink = First(None, 0);
+        self.run(statement, params, &mut sink).await?;
+        match sink {
+            First(Some(row), 1) => Ok(row),
+            First(_, got) => Err(Error::RowCount {
+                expected: "exactly one row",
+                got,
+            }),
+        }
+    }
+
+    /// Runs a statement that returns zero or one row.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// let row = conn.query_opt("SELECT 1 WHERE false", &[]).await?;
+    /// assert!(row.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_opt<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Option<Row>>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let mut sink = First(None, 0);
+        self.run(statement, params, &mut sink).await?;
+        match sink {
+            First(row, 0 | 1) => Ok(row),
+            First(_, got) => Err(Error::RowCount {
+                expected: "at most one row",
+                got,
+            }),
+        }
+    }
+
+    /// Runs a statement and returns the number of rows it affected (or returned).
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// let n = conn.execute("UPDATE t SET x = x + 1 WHERE id = $1", &[&7i64]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute<S>(&mut self, statement: &S, params: Params<'_>) -> Result<u64>
+    where
+        S: ToStatement + ?Sized,
+    {
+        self.run(statement, params, &mut Discard).await
+    }
+
+    /// Prepares a statement whose parameter types the server infers.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// let stmt = conn.prepare("SELECT $1::int8 * 2").await?;
+    /// let row = conn.query_one(&stmt, &[&21i64]).await?;
+    /// assert_eq!(row.get::<_, i64>(0)?, 42);
+    /// # Ok(()) }
+    /// ```
+    pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        self.prepare_typed(sql, &[]).await
+    }
+
+    /// Prepares a statement, declaring the types of its first `types.len()` parameters.
+    pub async fn prepare_typed(&mut self, sql: &str, types: &[Type]) -> Result<Statement> {
+        self.ready().await?;
+        self.next_statement += 1;
+        let name = format!("hd{}", self.next_statement);
+        let oids: SmallVec<[u32; 16]> = types.iter().map(Type::oid).collect();
+        let mark = self.write_buf.len();
+        let encoded = (|| {
+            frontend::parse(&name, sql, &oids, &mut self.write_buf)?;
+            frontend::describe(Target::Statement, &name, &mut self.write_buf)?;
+            frontend::sync(&mut self.write_buf);
+            Ok::<_, Error>(())
+        })();
+        if let Err(e) = encoded {
+            self.write_buf.truncate(mark);
+            return Err(e);
+        }
+        self.send(false).await?;
+
+        let mut error = None;
+        let mut params = None;
+        let mut columns: Option<Vec<FieldDescription>> = None;
+        loop {
+            match self.read_message().await? {
+                Message::ParseComplete | Message::CloseComplete | Message::NoData => {}
+                Message::ParameterDescription(p) => params = Some(p),
+                Message::RowDescription(c) => columns = Some(c),
+                Message::ErrorResponse(e) => error = Some(self.db_error(e)),
+                Message::ReadyForQuery(status) => {
+                    self.ready_for_query(status);
+                    break;
+                }
+                other => return Err(self.unexpected(&other, "prepare")),
+            }
+        }
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let params = params
+            .unwrap_or_default()
+            .into_iter()
+            .map(Type::from_oid)
+            .collect();
+        // Rows of this statement will be requested in binary.
+        let columns: Arc<[Column]> = columns
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.with_format(Format::Binary as i16))
+            .collect();
+        Ok(Statement::new(
+            name,
+            self.id,
+            params,
+            columns,
+            &self.close_queue,
+        ))
+    }
+
+    /// Runs one command through the extended protocol, feeding rows to `sink`.
+    async fn run<S>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64>
+    where
+        S: ToStatement + ?Sized,
+    {
+        self.ready().await?;
+        let mark = self.write_buf.len();
+        let columns = match self.encode_run(statement, params) {
+            Ok(columns) => columns,
+            Err(e) => {
+                self.write_buf.truncate(mark);
+                return Err(e);
+            }
+        };
+        self.send(false).await?;
+        self.read_run(columns, sink).await
+    }
+
+    /// Encodes Parse/Bind/Describe/Execute/Sync for SQL text, or Bind/Execute/Sync for a
+    /// prepared statement. Returns the columns when they are already known.
+    fn encode_run<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Option<Arc<[Column]>>>
+    where
+        S: ToStatement + ?Sized,
+    {
+        match statement.as_statement() {
+            Ok(stmt) => {
+                if stmt.connection_id() != self.id {
+                    return Err(Error::Closed(
+                        "this statement was prepared on a different connection".into(),
+                    ));
+                }
+                let types = stmt.params();
+                if types.len() != params.len() {
+                    return Err(Error::ParamCount {
+                        expected: types.len(),
+                        got: params.len(),
+                    });
+                }
+                for (i, (p, ty)) in params.iter().zip(types).enumerate() {
+                    if !p.accepts(*ty) {
+                        return Err(Error::Param {
+                            index: i + 1,
+                            message: format!(
+                                "Rust type {} cannot be sent as PostgreSQL type {ty}, which the statement expects",
+                                p.rust_type()
+                            ),
+                        });
+                    }
+                }
+                encode_bind(
+                    &mut self.write_buf,
+                    stmt.name(),
+                    params,
+                    types.iter().copied(),
+                )?;
+                frontend::execute("", 0, &mut self.write_buf)?;
+                frontend::sync(&mut self.write_buf);
+                Ok(Some(stmt.columns_arc().clone()))
+            }
+            Err(sql) => {
+                let types: SmallVec<[Type; 16]> = params.iter().map(|p| p.sql_type()).collect();
+                let oids: SmallVec<[u32; 16]> = types.iter().map(Type::oid).collect();
+                frontend::parse("", sql, &oids, &mut self.write_buf)?;
+                encode_bind(&mut self.write_buf, "", params, types.iter().copied())?;
+                frontend::describe(Target::Portal, "", &mut self.write_buf)?;
+                frontend::execute("", 0, &mut self.write_buf)?;
+                frontend::sync(&mut self.write_buf);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Sends what is queued; the queued commands end with one Sync (or one Query).
+    async fn send(&mut self, simple: bool) -> Result<()> {
+        self.pending_syncs += 1;
+        self.in_flight_simple = simple;
+        self.flush().await
+    }
+
+    fn ready_for_query(&mut self, status: crate::proto::backend::TransactionStatus) {
+        self.pending_syncs = self.pending_syncs.saturating_sub(1);
+        self.tx_status = status;
+    }
+
+    /// Reads the replies to one extended-protocol command up to its ReadyForQuery.
+    async fn read_run(
+        &mut self,
+        mut columns: Option<Arc<[Column]>>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64> {
+        let mut error: Option<Error> = None;
+        let mut rows = 0;
+        loop {
+            match self.read_message().await? {
+                Message::DataRow(data) => {
+                    let row = self.make_row(&columns, data)?;
+                    if error.is_none() {
+                        if let Err(e) = sink.row(row) {
+                            error = Some(e);
+                        }
+                    }
+                }
+                Message::ParseComplete
+                | Message::BindComplete
+                | Message::CloseComplete
+                | Message::NoData => {}
+                Message::RowDescription(fields) => columns = Some(fields.into()),
+                Message::CommandComplete(tag) => rows = tag.rows_affected().unwrap_or(0),
+                Message::EmptyQueryResponse => rows = 0,
+                Message::ErrorResponse(e) => {
+                    let e = self.db_error(e);
+                    if self.broken.is_some() {
+                        return Err(e);
+                    }
+                    error.get_or_insert(e);
+                }
+                Message::ReadyForQuery(status) => {
+                    self.ready_for_query(status);
+                    break;
+                }
+                Message::CopyInResponse(_) => {
+                    error.get_or_insert(copy_error("COPY FROM STDIN"));
+                    self.refuse_copy_in().await?;
+                }
+                Message::CopyOutResponse(_) => {
+                    error.get_or_insert(copy_error("COPY TO STDOUT"));
+                }
+                Message::CopyData(_) | Message::CopyDone => {}
+                other => return Err(self.unexpected(&other, "a query")),
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(rows),
+        }
+    }
+
+    /// Pairs a DataRow with its columns, checking the field count.
+    #[inline]
+    fn make_row(&mut self, columns: &Option<Arc<[Column]>>, data: DataRow) -> Result<Row> {
+        let Some(columns) = columns else {
+            return Err(self.fail_protocol(ProtocolError::new(
+                "DataRow arrived before its RowDescription",
+            )));
+        };
+        if data.len() != columns.len() {
+            let e = ProtocolError::new(format!(
+                "DataRow has {} fields but the RowDescription has {} columns",
+                data.len(),
+                columns.len()
+            ));
+            return Err(self.fail_protocol(e));
+        }
+        Ok(Row::new(columns.clone(), data))
+    }
+
+    /// Runs SQL through the simple query protocol: no parameters, text results, and the
+    /// string may hold several statements separated by semicolons (run in one implicit
+    /// transaction unless they manage their own).
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// use hyperdjango_pgwire::SimpleQueryMessage;
+    /// let msgs = conn.simple_query("SELECT 1; SELECT 'two'").await?;
+    /// let rows = msgs.iter().filter(|m| matches!(m, SimpleQueryMessage::Row(_))).count();
+    /// assert_eq!(rows, 2);
+    /// # Ok(()) }
+    /// ```
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>> {
+        self.ready().await?;
+        let mark = self.write_buf.len();
+        if let Err(e) = frontend::query(sql, &mut self.write_buf) {
+            self.write_buf.truncate(mark);
+            return Err(e.into());
+        }
+        self.send(true).await?;
+
+        let mut out = Vec::new();
+        let mut columns: Option<Arc<[Column]>> = None;
+        let mut error: Option<Error> = None;
+        loop {
+            match self.read_message().await? {
+                Message::RowDescription(fields) => {
+                    let c: Arc<[Column]> = fields.into();
+                    out.push(SimpleQueryMessage::RowDescription(c.clone()));
+                    columns = Some(c);
+                }
+                Message::DataRow(data) => {
+                    let row = self.make_row(&columns, data)?;
+                    out.push(SimpleQueryMessage::Row(SimpleQueryRow::new(
+                        row.columns_arc(),
+                        row.into_data(),
+                    )));
+                }
+                Message::CommandComplete(tag) => {
+                    out.push(SimpleQueryMessage::CommandComplete(
+                        tag.rows_affected().unwrap_or(0),
+                    ));
+                    columns = None;
+                }
+                Message::EmptyQueryResponse | Message::CloseComplete => {}
+                Message::ErrorResponse(e) => {
+                    let e = self.db_error(e);
+                    if self.broken.is_some() {
+                        return Err(e);
+                    }
+                    error.get_or_insert(e);
+                }
+                Message::ReadyForQuery(status) => {
+                    self.ready_for_query(status);
+                    break;
+                }
+                Message::CopyInResponse(_) => {
+                    error.get_or_insert(copy_error("COPY FROM STDIN"));
+                    self.refuse_copy_in().await?;
+                }
+                Message::CopyOutResponse(_) => {
+                    error.get_or_insert(copy_error("COPY TO STDOUT"));
+                }
+                Message::CopyData(_) | Message::CopyDone => {}
+                other => return Err(self.unexpected(&other, "a simple query")),
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Runs one or more statements through the simple query protocol, discarding rows.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// conn.batch_execute("CREATE TEMP TABLE t (id int); INSERT INTO t VALUES (1)").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        self.simple_query(sql).await.map(drop)
+    }
+}
+
+/// Appends a Bind of `statement` with `params` encoded as `types`, binary in and out.
+fn encode_bind(
+    buf: &mut bytes::BytesMut,
+    statement: &str,
+    params: Params<'_>,
+    types: impl Iterator<Item = Type>,
+) -> Result<()> {
+    let mut bind = Bind::begin(buf, "", statement, &[Format::Binary], params.len())?;
+    for (i, (p, ty)) in params.iter().zip(types).enumerate() {
+        bind.param(|b| p.to_sql(ty, b).map(Into::into))
+            .map_err(|e| Error::Param {
+                index: i + 1,
+                message: format!(
+                    "cannot encode Rust type {} as PostgreSQL type {ty}: {e}",
+                    p.rust_type()
+                ),
+            })?;
+    }
+    bind.finish(&[Format::Binary])?;
+    Ok(())
+}
+
+fn copy_error(what: &str) -> Error {
+    Error::Unsupported(format!(
+        "{what} is not supported through query/execute/simple_query; the statement was aborted"
+    ))
+}
+
+// Used by the Bind encoder: `IsNull::Yes` becomes a NULL parameter.
+impl From<IsNull> for frontend::ParamValue {
+    fn from(v: IsNull) -> Self {
+        match v {
+            IsNull::Yes => frontend::ParamValue::Null,
+            IsNull::No => frontend::ParamValue::Written,
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Opening a connection: the socket, StartupMessage, authentication, and the parameter and
+//! key messages up to the first ReadyForQuery. Also the CancelRequest, which uses a new socket.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, UnixStream};
+
+use super::Connection;
+use super::stream::Stream;
+use crate::config::{Config, Host, SslMode};
+use crate::error::{Error, Result};
+use crate::proto::auth::{self, ChannelBinding, ScramSha256};
+use crate::proto::backend::Message;
+use crate::proto::frontend;
+
+impl Connection {
+    /// Connects with a [`Config`], trying each host in order until one accepts.
+    ///
+    /// ```no_run
+    /// use hyperdjango_pgwire::{Config, Connection};
+    ///
+    /// # async fn f() -> hyperdjango_pgwire::Result<()> {
+    /// let mut config = Config::new();
+    /// config.host("/var/run/postgresql").user("postgres").dbname("postgres");
+    /// let conn = Connection::connect(&config).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(config: &Config) -> Result<Connection> {
+        let endpoints = config.endpoints()?;
+        let user = config.effective_user()?;
+        let dbname = config.effective_dbname()?;
+        let mut last = None;
+        for (host, port) in endpoints {
+            let attempt = connect_one(config, &host, port, &user, &dbname);
+            let result = match config.get_connect_timeout() {
+                Some(limit) => match tokio::time::timeout(limit, attempt).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::Timeout(format!(
+                        "connecting to {} took longer than connect_timeout ({} s)",
+                        describe(&host, port),
+                        limit.as_secs_f64()
+                    ))),
+                },
+                None => attempt.await,
+            };
+            match result {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Closed("no host to connect to".into())))
+    }
+
+    /// Connects with a libpq-style URL (`postgres://user:pass@host:port/db?...`) or a
+    /// `key=value` string. Settings the string leaves out come from PGHOST, PGPORT, PGUSER,
+    /// PGDATABASE, PGPASSWORD and the other PG* variables.
+    ///
+    /// ```no_run
+    /// # async fn f() -> hyperdjango_pgwire::Result<()> {
+    /// let conn = hyperdjango_pgwire::Connection::connect_url("postgres://app@db.internal/app?application_name=api").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_url(url: &str) -> Result<Connection> {
+        Connection::connect(&Config::from_url(url)?).await
+    }
+
+    /// Connects to `HYPER_DATABASE_URL`, or where the PG* variables point when it is unset.
+    ///
+    /// ```no_run
+    /// # async fn f() -> hyperdjango_pgwire::Result<()> {
+    /// let conn = hyperdjango_pgwire::Connection::connect_env().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_env() -> Result<Connection> {
+        Connection::connect(&Config::from_env()?).await
+    }
+
+    /// A token that can cancel this connection's running query from anywhere.
+    pub fn cancel_token(&self) -> CancelToken {
+        CancelToken {
+            target: self.target.clone(),
+            process_id: self.process_id,
+            secret_key: self.secret_key.clone(),
+        }
+    }
+}
+
+fn describe(host: &Host, port: u16) -> String {
+    match host {
+        Host::Tcp(h) if h.contains(':') => format!("[{h}]:{port}"),
+        Host::Tcp(h) => format!("{h}:{port}"),
+        Host::Unix(_) => host
+            .socket_file(port)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// Opens the socket to one endpoint.
+async fn open(host: &Host, port: u16) -> Result<Stream> {
+    let endpoint = describe(host, port);
+    match host {
+        Host::Tcp(name) => {
+            let stream = TcpStream::connect((name.as_str(), port))
+                .await
+                .map_err(|e| Error::io(format!("connecting to {endpoint}"), e))?;
+            stream
+                .set_nodelay(true)
+                .map_err(|e| Error::io(format!("setting TCP_NODELAY on {endpoint}"), e))?;
+            Ok(Stream::Tcp(stream))
+        }
+        Host::Unix(_) => {
+            let path = host.socket_file(port).unwrap_or_default();
+            let stream = UnixStream::connect(&path)
+                .await
+                .map_err(|e| Error::io(format!("connecting to {endpoint}"), e))?;
+            Ok(Stream::Unix(stream))
+        }
+    }
+}
+
+async fn connect_one(
+    config: &Config,
+    host: &Host,
+    port: u16,
+    user: &str,
+    dbname: &str,
+) -> Result<Connection> {
+    match config.get_ssl_mode() {
+        SslMode::Disable | SslMode::Allow | SslMode::Prefer => {}
+        mode => {
+            return Err(Error::Unsupported(format!(
+                "sslmode={} needs TLS, which this build of hyperdjango does not have yet; use sslmode=disable or prefer",
+                ssl_mode_name(mode)
+            )));
+        }
+    }
+    let stream = open(host, port).await?;
+    let mut conn = Connection::new(stream, describe(host, port));
+    conn.target = Some((host.clone(), port));
+
+    let max = config.get_max_protocol_version();
+    let version = ((max.major as i32) << 16) | max.minor as i32;
+    let mut params: Vec<(&str, &str)> = vec![
+        ("user", user),
+        ("database", dbname),
+        ("client_encoding", "UTF8"),
+    ];
+    if let Some(name) = config.get_application_name() {
+        params.push(("application_name", name));
+    }
+    if let Some(options) = config.get_options() {
+        params.push(("options", options));
+    }
+    frontend::startup(version, params, &mut conn.write_buf)?;
+    conn.protocol_minor = max.minor;
+    conn.flush().await?;
+
+    authenticate(&mut conn, config, user).await?;
+    finish_startup(&mut conn, config).await?;
+    Ok(conn)
+}
+
+fn ssl_mode_name(mode: SslMode) -> &'static str {
+    match mode {
+        SslMode::Disable => "disable",
+        SslMode::Allow => "allow",
+        SslMode::Prefer => "prefer",
+        SslMode::Require => "require",
+        SslMode::VerifyCa => "verify-ca",
+        SslMode::VerifyFull => "verify-full",
+    }
+}
+
+/// Answers the server's authentication requests until AuthenticationOk.
+async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Result<()> {
+    let mut scram: Option<ScramSha256> = None;
+    loop {
+        match conn.read_message().await? {
+            Message::AuthenticationOk => {
+                // A server that skips SASLFinal could otherwise avoid proving it knows the password.
+                if let Some(s) = &scram {
+                    if !s.is_complete() {
+                        return Err(conn.fail(Error::Auth(auth::AuthError::OutOfOrder(
+                            "the server reported success before proving it knows the password (SCRAM final message missing)",
+                        ))));
+                    }
+                }
+                return Ok(());
+            }
+            Message::AuthenticationCleartextPassword => {
+                let password = need_password(conn, config, "password")?;
+                frontend::password(&password, &mut conn.write_buf)?;
+                conn.flush().await?;
+            }
+            Message::AuthenticationMd5Password { salt } => {
+                let password = need_password(conn, config, "md5")?;
+                let hashed = auth::md5_password(user.as_bytes(), &password, salt);
+                frontend::password(hashed.as_bytes(), &mut conn.write_buf)?;
+                conn.flush().await?;
+            }
+            Message::AuthenticationSasl(mechanisms) => {
+                let mechanism = auth::choose_sasl_mechanism(&mechanisms, false)
+                    .map_err(|e| conn.fail(e.into()))?;
+                let password = need_password(conn, config, mechanism)?;
+                let s = ScramSha256::new(&password, ChannelBinding::Unsupported)
+                    .map_err(|e| conn.fail(e.into()))?
+                    .with_max_iterations(config.get_scram_max_iterations());
+                frontend::sasl_initial_response(s.mechanism(), s.message(), &mut conn.write_buf)?;
+                conn.flush().await?;
+                scram = Some(s);
+            }
+            Message::AuthenticationSaslContinue(data) => {
+                let Some(s) = scram.as_mut() else {
+                    return Err(conn.fail_protocol(crate::proto::ProtocolError::new(
+                        "SASLContinue without a SASL exchange in progress",
+                    )));
+                };
+                if let Err(e) = s.update(&data) {
+                    return Err(conn.fail(e.into()));
+                }
+                frontend::sasl_response(s.message(), &mut conn.write_buf);
+                conn.flush().await?;
+            }
+            Message::AuthenticationSaslFinal(data) => {
+                let Some(s) = scram.as_mut() else {
+                    return Err(conn.fail_protocol(crate::proto::ProtocolError::new(
+                        "SASLFinal without a SASL exchange in progress",
+                    )));
+                };
+                if let Err(e) = s.finish(&data) {
+                    return Err(conn.fail(e.into()));
+                }
+            }
+            Message::AuthenticationKerberosV5 => {
+                return Err(unsupported_method(conn, "Kerberos V5"));
+            }
+            Message::AuthenticationGss | Message::AuthenticationGssContinue(_) => {
+                return Err(unsupported_method(conn, "GSSAPI"));
+            }
+            Message::AuthenticationSspi => return Err(unsupported_method(conn, "SSPI")),
+            Message::NegotiateProtocolVersion {
+                newest_minor,
+                unrecognized,
+            } => negotiate(conn, config, newest_minor, &unrecognized)?,
+            Message::ErrorResponse(e) => {
+                conn.pending_syncs = 0;
+                return Err(conn.fail(Error::Db(e)));
+            }
+            other => return Err(conn.unexpected(&other, "authentication")),
+        }
+    }
+}
+
+fn unsupported_method(conn: &mut Connection, method: &str) -> Error {
+    conn.fail(Error::Unsupported(format!(
+        "the server requires {method} authentication, which hyperdjango does not support (use scram-sha-256, md5 or password in pg_hba.conf)"
+    )))
+}
+
+fn need_password(conn: &mut Connection, config: &Config, method: &str) -> Result<Vec<u8>> {
+    match config.get_password() {
+        Some(p) => Ok(p.to_vec()),
+        None => Err(conn.fail(Error::Auth(auth::AuthError::OutOfOrder(match method {
+            "password" => "the server asked for a password (method password) but none was given: set it in the URL, the builder or PGPASSWORD",
+            "md5" => "the server asked for a password (method md5) but none was given: set it in the URL, the builder or PGPASSWORD",
+            _ => "the server asked for a password (method scram-sha-256) but none was given: set it in the URL, the builder or PGPASSWORD",
+        })))),
+    }
+}
+
+/// The server speaks an older minor version than asked for (or ignored `_pq_` options).
+fn negotiate(
+    conn: &mut Connection,
+    config: &Config,
+    newest_minor: i32,
+    unrecognized: &[String],
+) -> Result<()> {
+    let min = config.get_min_protocol_version();
+    let Ok(minor) = u16::try_from(newest_minor) else {
+        return Err(conn.fail_protocol(crate::proto::ProtocolError::new(format!(
+            "NegotiateProtocolVersion with invalid minor version {newest_minor}"
+        ))));
+    };
+    if minor < min.minor || minor > conn.protocol_minor {
+        return Err(conn.fail(Error::Unsupported(format!(
+            "the server supports protocol 3.{minor} but min_protocol_version is {min}"
+        ))));
+    }
+    if !unrecognized.is_empty() {
+        return Err(conn.fail(Error::Unsupported(format!(
+            "the server does not recognise protocol options {unrecognized:?}"
+        ))));
+    }
+    conn.protocol_minor = minor;
+    Ok(())
+}
+
+/// Reads BackendKeyData and ParameterStatus messages up to the first ReadyForQuery.
+async fn finish_startup(conn: &mut Connection, config: &Config) -> Result<()> {
+    loop {
+        match conn.read_message().await? {
+            Message::BackendKeyData {
+                process_id,
+                secret_key,
+            } => {
+                if conn.protocol_minor < 2 && secret_key.len() != 4 {
+                    return Err(conn.fail_protocol(crate::proto::ProtocolError::new(format!(
+                        "BackendKeyData with a {}-byte key in protocol 3.0 (expected 4)",
+                        secret_key.len()
+                    ))));
+                }
+                conn.process_id = process_id;
+                conn.secret_key = secret_key;
+            }
+            Message::NegotiateProtocolVersion {
+                newest_minor,
+                unrecognized,
+            } => negotiate(conn, config, newest_minor, &unrecognized)?,
+            Message::ReadyForQuery(status) => {
+                conn.tx_status = status;
+                return Ok(());
+            }
+            Message::ErrorResponse(e) => return Err(conn.fail(Error::Db(e))),
+            other => return Err(conn.unexpected(&other, "startup")),
+        }
+    }
+}
+
+/// Cancels the query a connection is running, from any task: it opens a new socket to the
+/// same server and sends CancelRequest with the connection's secret key.
+///
+/// Cancellation is best effort, as in PostgreSQL itself: if the query already finished, the
+/// request does nothing. A cancelled query fails with SQLSTATE 57014 (`query_canceled`).
+///
+/// ```no_run
+/// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+/// let token = conn.cancel_token();
+/// tokio::spawn(async move { token.cancel().await });
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct CancelToken {
+    target: Option<(Host, u16)>,
+    process_id: i32,
+    secret_key: Bytes,
+}
+
+impl std::fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret key is a credential: it lets anyone cancel this backend's queries.
+        f.debug_struct("CancelToken")
+            .field("target", &self.target)
+            .field("process_id", &self.process_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CancelToken {
+    /// Sends the CancelRequest. Returns once the server has read it and closed the socket.
+    pub async fn cancel(&self) -> Result<()> {
+        let Some((host, port)) = &self.target else {
+            return Err(Error::Closed(
+                "the connection has no address to send a cancel request to".into(),
+            ));
+        };
+        let mut buf = BytesMut::new();
+        frontend::cancel_request(self.process_id, &self.secret_key, &mut buf)?;
+        let mut stream = open(host, *port).await?;
+        stream.write_all(&buf).await.map_err(|e| {
+            Error::io(
+                format!("sending a cancel request to {}", describe(host, *port)),
+                e,
+            )
+        })?;
+        // The server closes the socket when it has processed the request; wait for that, briefly.
+        let mut sink = [0u8; 1];
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut stream, &mut sink),
+        )
+        .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,48 @@
+//! A zero-copy, binary-protocol PostgreSQL client on tokio.
+//!
+//! - [`proto`]: the wire protocol with no I/O: encoders for every frontend message, decoders
+//!   for every backend message, and the authentication exchanges (MD5, SCRAM-SHA-256).
+//! - [`Connection`]: one backend connection, owned by one task, speaking the extended protocol
+//!   with binary parameters and results.
+//! - [`types`]: [`ToSql`] and [`FromSql`], the binary encoders and decoders.
+//! - [`Config`]: libpq-style URLs, `key=value` strings, PG* environment defaults.
+//! - `testing` (feature `testing`): a throwaway PostgreSQL server for tests and demos.
+//!
+//! ```no_run
+//! use hyperdjango_pgwire::Connection;
+//!
+//! # async fn f() -> hyperdjango_pgwire::Result<()> {
+//! let mut conn = Connection::connect_env().await?; // HYPER_DATABASE_URL, or PG* variables
+//! conn.batch_execute("CREATE TEMP TABLE items (id int8 PRIMARY KEY, name text NOT NULL)").await?;
+//! conn.execute("INSERT INTO items VALUES ($1, $2)", &[&1i64, &"widget"]).await?;
+//! for row in conn.query("SELECT id, name FROM items", &[]).await? {
+//!     let (id, name): (i64, &str) = (row.get("id")?, row.get("name")?);
+//!     println!("{id}: {name}");
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+mod conn;
+mod db_error;
+mod error;
+pub mod proto;
+mod row;
+mod sqlstate;
+mod statement;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod types;
+
+pub use config::{Config, ConfigError, Host, ProtocolVersion, SslMode};
+pub use conn::{CancelToken, Connection, NoticeHandler, default_notice_handler};
+pub use db_error::{DbError, ErrorPosition, Severity};
+pub use error::{Error, Result};
+pub use proto::backend::{Notification, TransactionStatus};
+pub use row::{Column, Row, RowIndex, SimpleQueryMessage, SimpleQueryRow};
+pub use sqlstate::SqlState;
+pub use statement::{Statement, ToStatement};
+pub use types::{FromSql, ToSql, Type};
+
+/// The parameter list type of the query methods.
+pub use conn::Params;
