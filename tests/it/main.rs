@@ -1,1 +1,14 @@
+//! Integration tests against a real PostgreSQL server.
+//!
+//! One throwaway cluster is started per test process (see `hyperdjango_pgwire::testing`), or
+//! `HYPER_TEST_DATABASE_URL` points at an existing server. Tests isolate themselves with
+//! temporary tables or uniquely named objects, so they run in parallel.
 
+mod auth;
+mod cancel_safety;
+mod common;
+mod connect;
+mod errors;
+mod failures;
+mod query;
+mod types;
