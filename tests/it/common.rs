@@ -39,7 +39,11 @@ pub async fn connect_as(user: TestUser) -> Option<hyperdjango_pgwire::Result<Con
 pub fn config_for(user: TestUser, password: Option<&str>) -> Option<Config> {
     let c = cluster();
     let mut config = Config::new();
-    config.host(c.host()?).port(c.port()?).user(user.name()).dbname("postgres");
+    config
+        .host(c.host()?)
+        .port(c.port()?)
+        .user(user.name())
+        .dbname("postgres");
     if let Some(p) = password {
         config.password(p);
     }
@@ -49,7 +53,11 @@ pub fn config_for(user: TestUser, password: Option<&str>) -> Option<Config> {
 /// A name no other test in this run uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Fails the test if `f` takes longer than `secs`: a hang is a bug, never a wait.

@@ -425,7 +425,7 @@ pub enum Message {
     FunctionCallResponse(Option<Bytes>),
     /// The server does not support the requested minor version or protocol options.
     NegotiateProtocolVersion {
-        /// The newest minor version the server supports.
+        /// The newest minor version of protocol 3 the server supports.
         newest_minor: i32,
         /// Protocol options the server did not recognise.
         unrecognized: Vec<String>,
@@ -532,7 +532,20 @@ impl Message {
             b'W' => decode_copy_response(&body, "CopyBothResponse").map(Message::CopyBothResponse),
             b'v' => {
                 let mut r = Reader::new(&body, "NegotiateProtocolVersion");
-                let newest_minor = r.i32()?;
+                // Servers send the full version number (major << 16 | minor), as the
+                // StartupMessage carries it; the documentation calls it the minor version.
+                // Accept both spellings, but only for major version 3.
+                let raw = r.i32()?;
+                let newest_minor = match raw >> 16 {
+                    0 | 3 => raw & 0xFFFF,
+                    _ => {
+                        return Err(ProtocolError::new(format!(
+                            "NegotiateProtocolVersion names protocol {}.{}, not 3.x",
+                            raw >> 16,
+                            raw & 0xFFFF
+                        )));
+                    }
+                };
                 let n = r.count_i32("option count", 1)?;
                 let mut unrecognized = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -938,6 +951,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(decode(b'v', b"\0\0\0\0\x7f\xff\xff\xff").is_err());
+        // What PostgreSQL 15 really sends: the full version number 3.0.
+        let m = decode(b'v', b"\0\x03\0\0\0\0\0\0").unwrap();
+        assert!(
+            matches!(
+                m,
+                Message::NegotiateProtocolVersion {
+                    newest_minor: 0,
+                    ..
+                }
+            ),
+            "{m:?}"
+        );
+        assert!(
+            decode(b'v', b"\0\x04\0\0\0\0\0\0")
+                .unwrap_err()
+                .to_string()
+                .contains("4.0")
+        );
     }
 
     #[test]
