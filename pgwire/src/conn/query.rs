@@ -207,14 +207,10 @@ impl Connection {
     }
 
     /// Runs one command through the extended protocol, feeding rows to `sink`.
-    async fn run<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-        sink: &mut dyn RowSink,
-    ) -> Result<u64>
+    async fn run<S, K>(&mut self, statement: &S, params: Params<'_>, sink: &mut K) -> Result<u64>
     where
         S: ToStatement + ?Sized,
+        K: RowSink + Send,
     {
         self.ready().await?;
         let mark = self.write_buf.len();
@@ -296,10 +292,10 @@ impl Connection {
     }
 
     /// Reads the replies to one extended-protocol command up to its ReadyForQuery.
-    async fn read_run(
+    async fn read_run<K: RowSink + Send>(
         &mut self,
         mut columns: Option<Arc<[Column]>>,
-        sink: &mut dyn RowSink,
+        sink: &mut K,
     ) -> Result<u64> {
         let mut error: Option<Error> = None;
         let mut rows = 0;
@@ -487,5 +483,26 @@ impl From<IsNull> for frontend::ParamValue {
             IsNull::Yes => frontend::ParamValue::Null,
             IsNull::No => frontend::ParamValue::Written,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Query futures must be `Send`, so they can run on a multi-threaded runtime and be
+    /// spawned. This is checked at compile time; the futures are never polled.
+    #[allow(dead_code)]
+    fn futures_are_send(conn: &mut Connection, stmt: &Statement) {
+        assert_send(&conn.query("SELECT 1", &[&1i32]));
+        assert_send(&conn.query(stmt, &[]));
+        assert_send(&conn.query_one(&String::new(), &[]));
+        assert_send(&conn.query_opt("", &[]));
+        assert_send(&conn.execute("", &[]));
+        assert_send(&conn.prepare(""));
+        assert_send(&conn.simple_query(""));
+        assert_send(&conn.batch_execute(""));
     }
 }
