@@ -82,6 +82,9 @@ pub enum Error {
     Closed(String),
     /// An operation did not finish in time.
     Timeout(String),
+    /// The API was used in a way that cannot work (a statement run on a connection other
+    /// than the one that prepared it, ...). The connection is still usable.
+    Usage(String),
     /// The server asked for something this client does not do (an authentication method, a
     /// COPY outside the COPY API, ...).
     Unsupported(String),
@@ -103,10 +106,15 @@ impl Error {
 
     /// Whether the connection that returned this error can no longer be used.
     pub fn is_closed(&self) -> bool {
-        matches!(
-            self,
-            Error::Closed(_) | Error::Io { .. } | Error::Protocol(_)
-        )
+        match self {
+            Error::Closed(_) | Error::Io { .. } | Error::Protocol(_) => true,
+            // FATAL and PANIC end the session: the server closes the connection after them.
+            Error::Db(e) => matches!(
+                e.parsed_severity(),
+                Some(crate::db_error::Severity::Fatal | crate::db_error::Severity::Panic)
+            ),
+            _ => false,
+        }
     }
 
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
@@ -157,6 +165,7 @@ impl fmt::Display for Error {
             Error::Closed(why) => write!(f, "connection closed: {why}"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::Unsupported(what) => write!(f, "not supported: {what}"),
+            Error::Usage(what) => write!(f, "invalid use: {what}"),
         }
     }
 }

@@ -234,7 +234,7 @@ impl Connection {
         match statement.as_statement() {
             Ok(stmt) => {
                 if stmt.connection_id() != self.id {
-                    return Err(Error::Closed(
+                    return Err(Error::Usage(
                         "this statement was prepared on a different connection".into(),
                     ));
                 }

@@ -202,9 +202,8 @@ async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Res
                 conn.flush().await?;
             }
             Message::AuthenticationSasl(mechanisms) => {
-                let mechanism = auth::choose_sasl_mechanism(&mechanisms, false)
-                    .map_err(|e| conn.fail(e.into()))?;
-                let password = need_password(conn, config, mechanism)?;
+                auth::choose_sasl_mechanism(&mechanisms, false).map_err(|e| conn.fail(e.into()))?;
+                let password = need_password(conn, config, "scram-sha-256")?;
                 let s = ScramSha256::new(&password, ChannelBinding::Unsupported)
                     .map_err(|e| conn.fail(e.into()))?
                     .with_max_iterations(config.get_scram_max_iterations());
@@ -260,14 +259,10 @@ fn unsupported_method(conn: &mut Connection, method: &str) -> Error {
     )))
 }
 
-fn need_password(conn: &mut Connection, config: &Config, method: &str) -> Result<Vec<u8>> {
+fn need_password(conn: &mut Connection, config: &Config, method: &'static str) -> Result<Vec<u8>> {
     match config.get_password() {
         Some(p) => Ok(p.to_vec()),
-        None => Err(conn.fail(Error::Auth(auth::AuthError::OutOfOrder(match method {
-            "password" => "the server asked for a password (method password) but none was given: set it in the URL, the builder or PGPASSWORD",
-            "md5" => "the server asked for a password (method md5) but none was given: set it in the URL, the builder or PGPASSWORD",
-            _ => "the server asked for a password (method scram-sha-256) but none was given: set it in the URL, the builder or PGPASSWORD",
-        })))),
+        None => Err(conn.fail(Error::Auth(auth::AuthError::PasswordRequired { method }))),
     }
 }
 

@@ -180,6 +180,12 @@ pub enum AuthError {
     /// A [`ScramSha256`] method was called in the wrong state (e.g. `finish`
     /// before `update`, or after the exchange failed). Holds a description.
     OutOfOrder(&'static str),
+    /// The server asked for a password (with the named method: `password`, `md5` or a SASL
+    /// mechanism) but the configuration has none.
+    PasswordRequired {
+        /// The authentication method the server asked for.
+        method: &'static str,
+    },
     /// The server offered no SASL mechanism that this client can use.
     UnsupportedMechanisms {
         /// The mechanism names the server offered (possibly none).
@@ -220,6 +226,11 @@ impl fmt::Display for AuthError {
                 }
             }
             AuthError::OutOfOrder(what) => write!(f, "SCRAM exchange out of order: {what}"),
+            AuthError::PasswordRequired { method } => write!(
+                f,
+                "the server asked for a password (method {method}) but none was given: \
+                 set it in the URL, the builder or PGPASSWORD"
+            ),
             AuthError::UnsupportedMechanisms { offered } => {
                 f.write_str("the server offered no SASL authentication mechanism this client supports (offered: ")?;
                 if offered.is_empty() {

@@ -39,10 +39,14 @@ use crate::types::Oid;
 /// A length field above it is treated as corruption instead of an allocation request.
 pub const MAX_MESSAGE_LEN: usize = 1 << 30;
 
+/// The smallest step by which [`split_frame`] grows a buffer that holds part of a message.
+const MIN_RESERVE: usize = 64 * 1024;
+
 /// Takes one complete message (tag and body) off the front of `buf`.
 ///
 /// Returns `Ok(None)` when `buf` does not yet hold a whole message; in that case it reserves
-/// room for the rest, so the caller's next read can fill it.
+/// room for more of it (geometrically, bounded by what has arrived), so the caller's next read
+/// can fill it.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -76,7 +80,10 @@ pub fn split_frame(buf: &mut BytesMut) -> Result<Option<(u8, Bytes)>, ProtocolEr
     }
     let total = 1 + len;
     if buf.len() < total {
-        buf.reserve(total - buf.len());
+        // Grow with the bytes that really arrive, not with what the length field claims: a
+        // hostile server announcing 1 GiB and sending nothing costs at most twice what it sent.
+        let missing = total - buf.len();
+        buf.reserve(missing.min(buf.len().max(MIN_RESERVE)));
         return Ok(None);
     }
     let mut frame = buf.split_to(total);
@@ -838,6 +845,10 @@ mod tests {
         assert!(b.capacity() < 1 << 20, "no allocation for the claimed size");
         let mut b = BytesMut::from(&b"D\xff\xff\xff\xff"[..]);
         assert!(split_frame(&mut b).is_err());
+        // Just under the limit: accepted as a length, but memory follows the bytes received.
+        let mut b = BytesMut::from(&b"D\x3f\xff\xff\xff\0\x01"[..]);
+        assert!(split_frame(&mut b).unwrap().is_none());
+        assert!(b.capacity() <= 2 * MIN_RESERVE, "capacity {}", b.capacity());
     }
 
     #[test]
