@@ -256,7 +256,7 @@ pub fn query(sql: &str, buf: &mut BytesMut) -> Result<(), EncodeError> {
 /// ```
 /// let mut buf = bytes::BytesMut::new();
 /// hyperdjango_pgwire::proto::frontend::parse("", "SELECT $1", &[23], &mut buf).unwrap();
-/// assert_eq!(&buf[..], b"P\0\0\0\x16\0SELECT $1\0\0\x01\0\0\0\x17");
+/// assert_eq!(&buf[..], b"P\0\0\0\x15\0SELECT $1\0\0\x01\0\0\0\x17");
 /// ```
 pub fn parse(
     name: &str,
