@@ -29,6 +29,9 @@ pub mod tp;
 /// The error type of the benchmark code: any driver's error.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// A boxed `Send` future.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// A result with [`BoxError`].
 pub type Result<T, E = BoxError> = std::result::Result<T, E>;
 
@@ -234,23 +237,27 @@ impl Client {
     }
 
     /// Prepares for one iteration of `w` (empties `bench_w5` for the W5 variants). Not timed.
-    pub async fn reset(&mut self, w: Workload) -> Result<()> {
+    pub fn reset(&mut self, w: Workload) -> BoxFuture<'_, Result<()>> {
         if !w.needs_reset() {
-            return Ok(());
+            return Box::pin(std::future::ready(Ok(())));
         }
         match self {
-            Client::Hd(c) => c.truncate_w5().await,
-            Client::Tp(c) => c.truncate_w5().await,
-            Client::Sx(c) => c.truncate_w5().await,
+            Client::Hd(c) => Box::pin(c.truncate_w5()),
+            Client::Tp(c) => Box::pin(c.truncate_w5()),
+            Client::Sx(c) => Box::pin(c.truncate_w5()),
         }
     }
 
     /// Runs one iteration of `w`.
-    pub async fn run(&mut self, w: Workload, data: &W5Data) -> Result<Outcome> {
+    ///
+    /// The future is boxed (one allocation per iteration, the same for every driver) so that
+    /// it is provably `Send` and can run as a spawned task: without the box, rustc cannot
+    /// prove the higher-ranked `Send` bound of sqlx's `&mut PgConnection` executor futures.
+    pub fn run<'a>(&'a mut self, w: Workload, data: &'a W5Data) -> BoxFuture<'a, Result<Outcome>> {
         match self {
-            Client::Hd(c) => c.run(w, data).await,
-            Client::Tp(c) => c.run(w, data).await,
-            Client::Sx(c) => c.run(w, data).await,
+            Client::Hd(c) => Box::pin(c.run(w, data)),
+            Client::Tp(c) => Box::pin(c.run(w, data)),
+            Client::Sx(c) => Box::pin(c.run(w, data)),
         }
     }
 }
@@ -424,6 +431,24 @@ pub fn decode_int4_array(raw: &[u8]) -> Result<Vec<i32>> {
     }
 }
 
+/// CPU time used so far by this process, all its threads together, in nanoseconds (the sum of
+/// the first field of `/proc/self/task/*/schedstat`); `None` where that is not readable.
+///
+/// The drivers take turns and only one works at a time, so the difference over a turn is the
+/// client-side cost of that driver: a figure much less disturbed by a busy machine than the
+/// wall-clock time, which waits for the server and the scheduler.
+pub fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        // A thread may exit between read_dir and the read: skip it.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
 /// The server under test: a throwaway cluster, or `HYPER_DATABASE_URL`.
 pub struct BenchEnv {
     cluster: Option<TestCluster>,
@@ -513,6 +538,18 @@ mod tests {
         let empty: Vec<u8> = [0i32, 0, 23].iter().flat_map(|v| v.to_be_bytes()).collect();
         assert!(decode_int4_array(&empty).unwrap().is_empty());
         assert!(decode_int4_array(&raw[..30]).is_err());
+    }
+
+    #[test]
+    fn cpu_time_grows() {
+        let Some(a) = process_cpu_ns() else {
+            return; // no /proc here
+        };
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(process_cpu_ns().unwrap() > a, "{x}");
     }
 
     #[test]

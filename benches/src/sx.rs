@@ -64,7 +64,7 @@ impl Sx {
 
     /// Empties `bench_w5`.
     pub async fn truncate_w5(&mut self) -> Result<()> {
-        sqlx::raw_sql("TRUNCATE bench_w5")
+        sqlx::query("TRUNCATE bench_w5")
             .execute(&mut self.conn)
             .await?;
         Ok(())

@@ -10,6 +10,8 @@
 //! - `--only W1,W3`: only workloads whose name starts with one of these;
 //! - `--drivers hyperdjango,sqlx`: only these drivers (ratios need hyperdjango and a peer);
 //! - `--no-floor`: skip pgbench and EXPLAIN;
+//! - `--block-on`: run the drivers on the main thread (`Runtime::block_on`) instead of as a
+//!   task on a runtime worker (the default, as a server's request handlers run);
 //! - `--loop-secs N`: run only the first of `--drivers` on the selected workloads for N
 //!   seconds and print nothing else (for `perf record` / callgrind).
 //!
@@ -17,6 +19,7 @@
 //! slow phase of the machine hits all of them. Only the ratios mean anything across machines.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperdjango_benches::floor::{self, PgbenchResult};
@@ -30,6 +33,7 @@ struct Options {
     drivers: Vec<DriverKind>,
     floor: bool,
     loop_secs: Option<u64>,
+    block_on: bool,
 }
 
 fn parse_args() -> Result<Options> {
@@ -39,12 +43,14 @@ fn parse_args() -> Result<Options> {
         drivers: DriverKind::ALL.to_vec(),
         floor: true,
         loop_secs: None,
+        block_on: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--no-floor" => o.floor = false,
+            "--block-on" => o.block_on = true,
             "--only" => {
                 let v = args.next().ok_or("--only needs a value")?;
                 o.only = v.split(',').map(|s| s.trim().to_uppercase()).collect();
@@ -68,7 +74,7 @@ fn parse_args() -> Result<Options> {
             "-h" | "--help" => {
                 println!(
                     "compare [--quick] [--only W1,W3] [--drivers hyperdjango,tokio-postgres,sqlx] \
-                     [--no-floor] [--loop-secs N]"
+                     [--no-floor] [--block-on] [--loop-secs N]"
                 );
                 std::process::exit(0);
             }
@@ -99,16 +105,16 @@ impl Budget {
         if quick {
             Budget {
                 cell: Duration::from_millis(1500),
-                rounds: 3,
-                min_samples: 5,
+                rounds: 10,
+                min_samples: 10,
                 sample: Duration::from_millis(10),
                 pgbench: Duration::from_secs(3),
             }
         } else {
             Budget {
                 cell: Duration::from_secs(6),
-                rounds: 6,
-                min_samples: 15,
+                rounds: 20,
+                min_samples: 20,
                 sample: Duration::from_millis(20),
                 pgbench: Duration::from_secs(10),
             }
@@ -122,6 +128,9 @@ struct Cell {
     /// Seconds per iteration, one entry per sample.
     samples: Vec<f64>,
     units_per_iter: u64,
+    /// Process CPU time over the measured iterations, and how many there were.
+    cpu_ns: u64,
+    cpu_iters: u64,
     outcome: Option<Outcome>,
     error: Option<String>,
 }
@@ -144,6 +153,12 @@ impl Cell {
     /// Units per second at the median.
     fn rate(&self) -> Option<f64> {
         self.median().map(|m| self.units_per_iter as f64 / m)
+    }
+
+    /// Client CPU time per unit, in seconds.
+    fn cpu_per_unit(&self) -> Option<f64> {
+        (self.cpu_iters > 0 && self.units_per_iter > 0)
+            .then(|| self.cpu_ns as f64 / 1e9 / self.cpu_iters as f64 / self.units_per_iter as f64)
     }
 
     /// Relative half-width of the interquartile range, for the noise column.
@@ -203,12 +218,17 @@ async fn measure(
     };
     cell.units_per_iter = outcome.units;
     let start = Instant::now();
+    let cpu_start = hyperdjango_benches::process_cpu_ns();
     let mut taken = 0;
     while start.elapsed() < budget || taken < min_samples {
         let (t, outcome) = timed(client, w, data, per_sample).await?;
         cell.samples.push(t.as_secs_f64() / f64::from(per_sample));
         cell.outcome = Some(outcome);
         taken += 1;
+    }
+    if let (Some(a), Some(b)) = (cpu_start, hyperdjango_benches::process_cpu_ns()) {
+        cell.cpu_ns += b.saturating_sub(a);
+        cell.cpu_iters += taken as u64 * u64::from(per_sample);
     }
     Ok(())
 }
@@ -229,8 +249,10 @@ fn fmt_time(secs: f64) -> String {
         format!("{secs:.2} s")
     } else if secs >= 1e-3 {
         format!("{:.2} ms", secs * 1e3)
-    } else {
+    } else if secs >= 1e-6 {
         format!("{:.1} µs", secs * 1e6)
+    } else {
+        format!("{:.0} ns", secs * 1e9)
     }
 }
 
@@ -261,11 +283,15 @@ fn main() -> Result<()> {
     let data = W5Data::new();
 
     if let Some(secs) = opts.loop_secs {
-        return rt.block_on(profile_loop(&env, opts.drivers[0], &workloads, &data, secs));
+        let driver = opts.drivers[0];
+        let url = env.url().to_string();
+        return rt.block_on(
+            rt.spawn(async move { profile_loop(&url, driver, &workloads, &data, secs).await }),
+        )?;
     }
 
     eprintln!("{} (setup {:.1?})", env.describe(), started.elapsed());
-    let mut clients: Vec<Client> = rt.block_on(async {
+    let clients: Vec<Client> = rt.block_on(async {
         let mut v = Vec::new();
         for &d in &opts.drivers {
             v.push(Client::connect(d, env.url()).await?);
@@ -274,30 +300,54 @@ fn main() -> Result<()> {
     })?;
 
     let mut cells: HashMap<(Workload, DriverKind), Cell> = HashMap::new();
+    let data = Arc::new(data);
+    let mut slots: Vec<Option<Client>> = clients.into_iter().map(Some).collect();
     for &w in &workloads {
         eprintln!("{w} ...");
         let turn = budget.cell / budget.rounds;
         let min_per_turn = budget.min_samples.div_ceil(budget.rounds as usize);
+        let sample = budget.sample;
         for round in 0..budget.rounds {
-            for client in clients.iter_mut() {
-                let cell = cells.entry((w, client.kind())).or_default();
+            for slot in slots.iter_mut() {
+                let Some(mut client) = slot.take() else {
+                    continue;
+                };
+                let kind = client.kind();
+                let mut cell = cells.remove(&(w, kind)).unwrap_or_default();
                 if cell.error.is_some() {
+                    cells.insert((w, kind), cell);
+                    *slot = Some(client);
                     continue;
                 }
-                let result = rt.block_on(async {
-                    if round == 0 {
-                        // Warm-up: statement caches, buffers, the server's plan cache.
-                        timed(client, w, &data, 2).await?;
+                let data = Arc::clone(&data);
+                let turn_fut = async move {
+                    let result = async {
+                        if round == 0 {
+                            // Warm-up: statement caches, buffers, the server's plan cache.
+                            timed(&mut client, w, &data, 2).await?;
+                        }
+                        measure(&mut client, w, &data, &mut cell, turn, min_per_turn, sample).await
                     }
-                    measure(client, w, &data, cell, turn, min_per_turn, budget.sample).await
-                });
+                    .await;
+                    (client, cell, result)
+                };
+                // By default the turn runs as a task on a runtime worker, the way a request
+                // handler runs in a server; `--block-on` runs it on the main thread instead.
+                let (client, mut cell, result) = if opts.block_on {
+                    rt.block_on(turn_fut)
+                } else {
+                    rt.block_on(rt.spawn(turn_fut))?
+                };
                 if let Err(e) = result {
-                    eprintln!("  {} failed: {e}", client.kind().name());
+                    eprintln!("  {} failed: {e}", kind.name());
                     cell.error = Some(e.to_string());
                 }
+                cells.insert((w, kind), cell);
+                *slot = Some(client);
             }
         }
     }
+    let clients: Vec<Client> = slots.into_iter().flatten().collect();
 
     // The floors.
     let mut floors: HashMap<Workload, Floor> = HashMap::new();
@@ -398,9 +448,14 @@ fn print_report(
     let has_hd = drivers.contains(&DriverKind::Hyperdjango);
     println!();
     println!(
-        "## hyperdjango vs peers ({}, {} cores, tokio multi-thread runtime{})",
+        "## hyperdjango vs peers ({}, {} cores, tokio multi-thread runtime, {}{})",
         env.describe(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if opts.block_on {
+            "drivers on the block_on thread"
+        } else {
+            "drivers in a spawned task"
+        },
         if opts.quick { ", --quick" } else { "" }
     );
     println!();
@@ -512,6 +567,50 @@ fn print_report(
         println!("- {w}: {}", parts.join(", "));
     }
     println!();
+    println!("Client CPU per unit (this process, all threads; the drivers take turns, so this is");
+    println!("each driver's own cost, much less disturbed by a busy machine than wall time).");
+    println!("Ratios are the peer's CPU over hyperdjango's (> 1 = hyperdjango cheaper).");
+    println!();
+    let mut header = String::from("| workload |");
+    let mut rule = String::from("| --- |");
+    for d in &drivers {
+        header.push_str(&format!(" {} |", d.name()));
+        rule.push_str(" --- |");
+    }
+    if has_hd {
+        for p in &peers {
+            header.push_str(&format!(" {} / hd |", p.name()));
+            rule.push_str(" ---: |");
+        }
+    }
+    println!("{header}");
+    println!("{rule}");
+    for &w in workloads {
+        let unit = if w.unit() == "queries" {
+            "query"
+        } else {
+            "row"
+        };
+        let mut line = format!("| {w} |");
+        for &d in &drivers {
+            match cells[&(w, d)].cpu_per_unit() {
+                Some(c) => line.push_str(&format!(" {}/{unit} |", fmt_time(c))),
+                None => line.push_str(" - |"),
+            }
+        }
+        if has_hd {
+            let hd = cells[&(w, DriverKind::Hyperdjango)].cpu_per_unit();
+            for &p in &peers {
+                match (hd, cells[&(w, p)].cpu_per_unit()) {
+                    (Some(a), Some(b)) => line.push_str(&format!(" {:.2}x |", b / a)),
+                    _ => line.push_str(" - |"),
+                }
+            }
+        }
+        println!("{line}");
+    }
+
+    println!();
     println!("Notes:");
     println!(
         "- W1: one query per iteration; W2: 100 queries per iteration; W3: {} rows; W4: one \
@@ -538,23 +637,30 @@ fn print_report(
 
 /// `--loop-secs`: one driver alone (the first of `--drivers`), for a profiler.
 async fn profile_loop(
-    env: &BenchEnv,
+    url: &str,
     driver: DriverKind,
     workloads: &[Workload],
     data: &W5Data,
     secs: u64,
 ) -> Result<()> {
-    let mut client = Client::connect(driver, env.url()).await?;
+    let mut client = Client::connect(driver, url).await?;
     let per = Duration::from_secs(secs) / workloads.len().max(1) as u32;
     for &w in workloads {
         let start = Instant::now();
+        let cpu = hyperdjango_benches::process_cpu_ns().unwrap_or(0);
         let mut iters = 0u64;
         while start.elapsed() < per {
             client.reset(w).await?;
             client.run(w, data).await?;
             iters += 1;
         }
-        eprintln!("{w}: {iters} iterations in {:.1?}", start.elapsed());
+        let cpu = hyperdjango_benches::process_cpu_ns().unwrap_or(0) - cpu;
+        eprintln!(
+            "{w} on {}: {iters} iterations in {:.1?}, client CPU {} per iteration",
+            driver.name(),
+            start.elapsed(),
+            fmt_time(cpu as f64 / 1e9 / iters.max(1) as f64)
+        );
     }
     Ok(())
 }
