@@ -17,6 +17,7 @@
 mod query;
 mod startup;
 mod stream;
+mod type_cache;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -87,6 +88,8 @@ pub struct Connection {
     notifications: VecDeque<Notification>,
     next_statement: u64,
     close_queue: Arc<CloseQueue>,
+    /// Types defined in the database, looked up by OID (see `type_cache`).
+    type_cache: type_cache::TypeCache,
 }
 
 impl fmt::Debug for Connection {
@@ -121,6 +124,7 @@ impl Connection {
             notifications: VecDeque::new(),
             next_statement: 0,
             close_queue: Arc::new(CloseQueue::default()),
+            type_cache: type_cache::TypeCache::default(),
         }
     }
 

@@ -71,6 +71,21 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
+        let mut rows = self.query_unresolved(statement, params).await?;
+        self.resolve_rows(&mut rows).await?;
+        Ok(rows)
+    }
+
+    /// [`Connection::query`] without looking up the types of the columns (the type lookup
+    /// itself runs through this).
+    pub(super) async fn query_unresolved<S>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>>
+    where
+        S: ToStatement + ?Sized,
+    {
         let mut sink = Collect(Vec::new());
         self.run(statement, params, &mut sink).await?;
         Ok(sink.0)
@@ -89,6 +104,7 @@ impl Connection {
     {
         let mut sink = First(None, 0);
         self.run(statement, params, &mut sink).await?;
+        let sink = First(self.resolve_row(sink.0).await?, sink.1);
         match sink {
             First(Some(row), 1) => Ok(row),
             First(_, got) => Err(Error::RowCount {
@@ -112,6 +128,7 @@ impl Connection {
     {
         let mut sink = First(None, 0);
         self.run(statement, params, &mut sink).await?;
+        let sink = First(self.resolve_row(sink.0).await?, sink.1);
         match sink {
             First(row, 0 | 1) => Ok(row),
             First(_, got) => Err(Error::RowCount {
@@ -186,17 +203,24 @@ impl Connection {
         if let Some(e) = error {
             return Err(e);
         }
-        let params = params
-            .unwrap_or_default()
-            .into_iter()
-            .map(Type::from_oid)
-            .collect();
+        let params = params.unwrap_or_default();
+        let columns = columns.unwrap_or_default();
+        // Types defined in the database are looked up once per connection.
+        self.resolve_oids(
+            params
+                .iter()
+                .copied()
+                .chain(columns.iter().map(|c| c.type_oid())),
+        )
+        .await?;
+        let params = params.into_iter().map(|oid| self.type_of(oid)).collect();
         // Rows of this statement will be requested in binary.
-        let columns: Arc<[Column]> = columns
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.with_format(Format::Binary as i16))
-            .collect();
+        let columns: Arc<[Column]> = self.type_cache.columns(
+            columns
+                .into_iter()
+                .map(|c| c.with_format(Format::Binary as i16))
+                .collect(),
+        );
         Ok(Statement::new(
             name,
             self.id,
@@ -246,7 +270,7 @@ impl Connection {
                     });
                 }
                 for (i, (p, ty)) in params.iter().zip(types).enumerate() {
-                    if !p.accepts(*ty) {
+                    if !p.accepts(ty.base()) {
                         return Err(Error::Param {
                             index: i + 1,
                             message: format!(
@@ -260,7 +284,7 @@ impl Connection {
                     &mut self.write_buf,
                     stmt.name(),
                     params,
-                    types.iter().copied(),
+                    types.iter().map(Type::base),
                 )?;
                 frontend::execute("", 0, &mut self.write_buf)?;
                 frontend::sync(&mut self.write_buf);
@@ -270,7 +294,7 @@ impl Connection {
                 let types: SmallVec<[Type; 16]> = params.iter().map(|p| p.sql_type()).collect();
                 let oids: SmallVec<[u32; 16]> = types.iter().map(Type::oid).collect();
                 frontend::parse("", sql, &oids, &mut self.write_buf)?;
-                encode_bind(&mut self.write_buf, "", params, types.iter().copied())?;
+                encode_bind(&mut self.write_buf, "", params, types.iter())?;
                 frontend::describe(Target::Portal, "", &mut self.write_buf)?;
                 frontend::execute("", 0, &mut self.write_buf)?;
                 frontend::sync(&mut self.write_buf);
@@ -313,7 +337,7 @@ impl Connection {
                 | Message::BindComplete
                 | Message::CloseComplete
                 | Message::NoData => {}
-                Message::RowDescription(fields) => columns = Some(fields.into()),
+                Message::RowDescription(fields) => columns = Some(self.type_cache.columns(fields)),
                 Message::CommandComplete(tag) => rows = tag.rows_affected().unwrap_or(0),
                 Message::EmptyQueryResponse => rows = 0,
                 Message::ErrorResponse(e) => {
@@ -390,7 +414,7 @@ impl Connection {
         loop {
             match self.read_message().await? {
                 Message::RowDescription(fields) => {
-                    let c: Arc<[Column]> = fields.into();
+                    let c: Arc<[Column]> = self.type_cache.columns(fields);
                     out.push(SimpleQueryMessage::RowDescription(c.clone()));
                     columns = Some(c);
                 }
@@ -449,11 +473,11 @@ impl Connection {
 }
 
 /// Appends a Bind of `statement` with `params` encoded as `types`, binary in and out.
-fn encode_bind(
+fn encode_bind<'t>(
     buf: &mut bytes::BytesMut,
     statement: &str,
     params: Params<'_>,
-    types: impl Iterator<Item = Type>,
+    types: impl Iterator<Item = &'t Type>,
 ) -> Result<()> {
     let mut bind = Bind::begin(buf, "", statement, &[Format::Binary], params.len())?;
     for (i, (p, ty)) in params.iter().zip(types).enumerate() {
