@@ -108,10 +108,10 @@ pub async fn extension(conn: &mut Connection, name: &str, test: &str) -> bool {
         .expect("pg_available_extensions")
         .is_some();
     if !available {
-        eprintln!(
-            "SKIPPED {test}: the server (version {}) has no `{name}` extension",
+        skip(&format!(
+            "{test}: the server (version {}) has no `{name}` extension",
             conn.parameter("server_version").unwrap_or("?")
-        );
+        ));
         return false;
     }
     // Extensions are per database: concurrent tests may race to create it.
@@ -121,7 +121,10 @@ pub async fn extension(conn: &mut Connection, name: &str, test: &str) -> bool {
             .await
         {
             Ok(()) => return true,
-            Err(e) if e.code().is_some_and(|c| c.code() == "23505" || c.code() == "XX000") => {
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| c.code() == "23505" || c.code() == "XX000") =>
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             Err(e) => panic!("CREATE EXTENSION {name}: {e}"),
@@ -139,4 +142,11 @@ pub async fn own_schema(conn: &mut Connection, prefix: &str) -> String {
     .await
     .expect("creating a schema");
     schema
+}
+
+/// Reports a skipped test on standard error, past the test harness's output capture, so a
+/// skip is never silent.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
 }

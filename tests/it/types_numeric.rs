@@ -1,7 +1,7 @@
 //! numeric (exact and rust_decimal) and money against a real server.
 
-use hyperdjango_pgwire::types::{Money, Numeric};
 use hyperdjango_pgwire::Error;
+use hyperdjango_pgwire::types::{Money, Numeric};
 use rust_decimal::Decimal;
 
 use crate::common::*;
@@ -15,9 +15,22 @@ async fn numeric_round_trips_edge_values_exactly() {
     let mut conn = connect().await;
     let thousand = "9".repeat(500) + "." + &"1234567890".repeat(50);
     let values: Vec<Numeric> = [
-        "0", "-0.5", "1", "-1", "0.0001", "9999", "10000", "12345.678", "1.50", "0.000",
+        "0",
+        "-0.5",
+        "1",
+        "-1",
+        "0.0001",
+        "9999",
+        "10000",
+        "12345.678",
+        "1.50",
+        "0.000",
         "-99999999999999999999999999999999999999.99999999999999999999",
-        &thousand, &format!("-{thousand}"), "NaN", "Infinity", "-Infinity",
+        &thousand,
+        &format!("-{thousand}"),
+        "NaN",
+        "Infinity",
+        "-Infinity",
         &format!("0.{}1", "0".repeat(16382)),
         &format!("1{}", "0".repeat(130_000)),
     ]
@@ -67,7 +80,10 @@ async fn numeric_values_the_server_computed() {
         .await
         .unwrap();
     for r in rows {
-        assert_eq!(r.get::<_, Numeric>(0).unwrap().to_string(), r.get::<_, &str>(1).unwrap());
+        assert_eq!(
+            r.get::<_, Numeric>(0).unwrap().to_string(),
+            r.get::<_, &str>(1).unwrap()
+        );
     }
 }
 
@@ -94,14 +110,19 @@ async fn rust_decimal_round_trips_and_overflow_is_an_error() {
         .unwrap();
     for col in ["too_big", "too_precise", "nan"] {
         match row.get::<_, Decimal>(col) {
-            Err(Error::Decode { column, message, .. }) => {
+            Err(Error::Decode {
+                column, message, ..
+            }) => {
                 assert_eq!(column, col);
                 assert!(message.contains("Decimal"), "{message}");
             }
             other => panic!("{col}: expected a decode error, got {other:?}"),
         }
     }
-    assert_eq!(row.get::<_, Decimal>("trailing_zeros").unwrap(), Decimal::ONE);
+    assert_eq!(
+        row.get::<_, Decimal>("trailing_zeros").unwrap(),
+        Decimal::ONE
+    );
     // The exact type reads what Decimal cannot.
     assert_eq!(
         row.get::<_, Numeric>("too_big").unwrap().to_string(),
@@ -116,11 +137,20 @@ async fn money_is_exact_cents() {
     round_trip(
         &mut conn,
         "money",
-        &[Money(0), Money(1234), Money(-1), Money(i64::MAX), Money(i64::MIN)],
+        &[
+            Money(0),
+            Money(1234),
+            Money(-1),
+            Money(i64::MAX),
+            Money(i64::MIN),
+        ],
     )
     .await;
     let row = conn
-        .query_one("SELECT 12.34::numeric::money, $1::money + $1::money", &[&Money(5)])
+        .query_one(
+            "SELECT 12.34::numeric::money, $1::money + $1::money",
+            &[&Money(5)],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, Money>(0).unwrap(), Money(1234));
@@ -135,7 +165,13 @@ async fn numeric_wrong_rust_types_are_errors() {
         .await
         .unwrap();
     let e = row.get::<_, i64>("price").unwrap_err().to_string();
-    assert!(e.contains("price") && e.contains("numeric") && e.contains("i64"), "{e}");
+    assert!(
+        e.contains("price") && e.contains("numeric") && e.contains("i64"),
+        "{e}"
+    );
     let e = row.get::<_, Numeric>("qty").unwrap_err().to_string();
-    assert!(e.contains("qty") && e.contains("int8") && e.contains("Numeric"), "{e}");
+    assert!(
+        e.contains("qty") && e.contains("int8") && e.contains("Numeric"),
+        "{e}"
+    );
 }
