@@ -16,5 +16,6 @@ mod types_array;
 mod types_custom;
 mod types_misc;
 mod types_numeric;
+mod types_props;
 mod types_range;
 mod types_time;

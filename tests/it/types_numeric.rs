@@ -65,9 +65,10 @@ async fn numeric_values_the_server_computed() {
         .map(|i| row.get::<_, Numeric>(i).unwrap().to_string())
         .collect();
     assert_eq!(got[0], "0.33333333333333333333");
+    // The scale of a power's result differs between server versions: compare the digits.
     assert_eq!(
-        got[1],
-        "1606938044258990275541962092341162602522202993782792835301376.0000000000000000"
+        got[1].split('.').next(),
+        Some("1606938044258990275541962092341162602522202993782792835301376")
     );
     assert_eq!(&got[2..], ["-7.2500", "0.3", "3", "NaN", "-Infinity", "0"]);
     // Text the server produces for many values equals our Display of the binary value.
