@@ -199,7 +199,7 @@ impl<T: ToSql> ToSql for Range<T> {
 
 impl<'a, T: FromSql<'a>> FromSql<'a> for Multirange<T> {
     fn accepts(ty: &Type) -> bool {
-        range_of(ty).is_some_and(|r| <Range<T> as FromSql>::accepts(r))
+        range_of(ty).is_some_and(<Range<T> as FromSql>::accepts)
     }
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
         let range_ty = range_of(ty).ok_or_else(|| format!("{ty} is not a multirange type"))?;
