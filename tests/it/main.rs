@@ -11,4 +11,5 @@ mod connect;
 mod errors;
 mod failures;
 mod query;
+mod statement_cache;
 mod types;

@@ -14,6 +14,7 @@
 //! dropped query's rows can never be mistaken for the next query's. A dropped query that was
 //! already sent still runs on the server, as with every PostgreSQL driver.
 
+mod cache;
 mod query;
 mod startup;
 mod stream;
@@ -87,6 +88,9 @@ pub struct Connection {
     notifications: VecDeque<Notification>,
     next_statement: u64,
     close_queue: Arc<CloseQueue>,
+    cache: cache::StatementCache,
+    /// A Parse of a cached statement sent but not yet confirmed.
+    pending_parse: Option<cache::PendingParse>,
 }
 
 impl fmt::Debug for Connection {
@@ -121,6 +125,8 @@ impl Connection {
             notifications: VecDeque::new(),
             next_statement: 0,
             close_queue: Arc::new(CloseQueue::default()),
+            cache: cache::StatementCache::new(0, false),
+            pending_parse: None,
         }
     }
 
@@ -156,6 +162,11 @@ impl Connection {
     /// The transaction status from the last ReadyForQuery.
     pub fn transaction_status(&self) -> TransactionStatus {
         self.tx_status
+    }
+
+    /// How many statements the connection's LRU cache holds.
+    pub fn cached_statements(&self) -> usize {
+        self.cache.len()
     }
 
     /// Whether the connection is unusable (server gone, protocol error, fatal error).
@@ -292,6 +303,11 @@ impl Connection {
         if self.pending_syncs > 0 || !self.write_buf.is_empty() {
             self.drain().await?;
         }
+        if let Some(parse) = self.pending_parse.take() {
+            // An abandoned command's Parse may or may not have happened: close the name.
+            self.cache.close_later(parse.name);
+        }
+        self.cache.drain_closes_into(&mut self.write_buf);
         self.close_queue.drain_into(&mut self.write_buf);
         Ok(())
     }

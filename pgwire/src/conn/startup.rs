@@ -140,6 +140,10 @@ async fn connect_one(
     let stream = open(host, port).await?;
     let mut conn = Connection::new(stream, describe(host, port));
     conn.target = Some((host.clone(), port));
+    conn.cache = super::cache::StatementCache::new(
+        config.get_statement_cache_size(),
+        config.get_prepared_statements(),
+    );
 
     let max = config.get_max_protocol_version();
     let version = ((max.major as i32) << 16) | max.minor as i32;
