@@ -12,4 +12,5 @@ mod errors;
 mod failures;
 mod query;
 mod statement_cache;
+mod timeouts;
 mod types;

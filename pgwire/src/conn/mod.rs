@@ -23,6 +23,9 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,6 +39,10 @@ use crate::proto::ProtocolError;
 use crate::proto::backend::{Message, Notification, TransactionStatus, split_frame};
 use crate::proto::frontend;
 use crate::statement::CloseQueue;
+
+/// How long the server has to answer after a timed-out query was cancelled, before the
+/// connection is given up as unresponsive.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// How much to grow the read buffer by when it runs low.
 const READ_CHUNK: usize = 64 * 1024;
@@ -91,6 +98,13 @@ pub struct Connection {
     cache: cache::StatementCache,
     /// A Parse of a cached statement sent but not yet confirmed.
     pending_parse: Option<cache::PendingParse>,
+    /// The per-query timeout, if any.
+    query_timeout: Option<Duration>,
+    /// When the command in flight times out (then: when the server must have answered the
+    /// CancelRequest).
+    deadline: Option<Instant>,
+    /// Whether a CancelRequest was sent for the command in flight.
+    cancel_sent: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -127,6 +141,9 @@ impl Connection {
             close_queue: Arc::new(CloseQueue::default()),
             cache: cache::StatementCache::new(0, false),
             pending_parse: None,
+            query_timeout: None,
+            deadline: None,
+            cancel_sent: false,
         }
     }
 
@@ -162,6 +179,31 @@ impl Connection {
     /// The transaction status from the last ReadyForQuery.
     pub fn transaction_status(&self) -> TransactionStatus {
         self.tx_status
+    }
+
+    /// Sets the per-query timeout (`None`: no limit). A command that runs longer is cancelled
+    /// on the server and returns [`Error::Timeout`]; the connection stays usable. The default
+    /// comes from [`crate::Config::query_timeout`] (`HYPERDJANGO_QUERY_TIMEOUT`).
+    pub fn set_query_timeout(&mut self, timeout: Option<Duration>) {
+        self.query_timeout = timeout.filter(|t| !t.is_zero());
+    }
+
+    /// Records a ReadyForQuery: one Sync answered; with none left, the command's deadline ends.
+    fn ready_for_query(&mut self, status: TransactionStatus) {
+        self.pending_syncs = self.pending_syncs.saturating_sub(1);
+        self.tx_status = status;
+        if self.pending_syncs == 0 {
+            self.deadline = None;
+            self.cancel_sent = false;
+        }
+    }
+
+    /// Starts the clock for the commands just queued.
+    fn start_deadline(&mut self) {
+        if let (Some(limit), None) = (self.query_timeout, self.deadline) {
+            self.deadline = Some(Instant::now() + limit);
+            self.cancel_sent = false;
+        }
     }
 
     /// How many statements the connection's LRU cache holds.
@@ -212,6 +254,18 @@ impl Connection {
     /// Reports an error from the server. FATAL and PANIC end the session: the connection is
     /// marked unusable, since no ReadyForQuery will follow.
     fn db_error(&mut self, e: Box<DbError>) -> Error {
+        if *e.code() == crate::sqlstate::SqlState::QUERY_CANCELED {
+            if let Some(limit) = self.query_timeout {
+                // Cancelled by our own timer, or by the server's statement_timeout set to the
+                // same limit: either way the query ran out of time.
+                if self.cancel_sent || self.deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Error::Timeout(format!(
+                        "the query ran longer than query_timeout ({} ms) and was cancelled on the server",
+                        limit.as_millis()
+                    ));
+                }
+            }
+        }
         match e.parsed_severity() {
             Some(Severity::Fatal | Severity::Panic) => {
                 self.pending_syncs = 0;
@@ -250,12 +304,39 @@ impl Connection {
         }
     }
 
-    /// Reads more bytes from the socket into the read buffer.
+    /// Reads more bytes from the socket into the read buffer. When the command in flight has
+    /// a deadline and it passes, a CancelRequest goes to the server and reading goes on: the
+    /// server answers with query_canceled and ReadyForQuery, so the connection stays usable.
+    /// If even that answer does not come within [`CANCEL_GRACE`], the server is unresponsive
+    /// and the connection is given up.
     async fn fill(&mut self) -> Result<()> {
         if self.read_buf.capacity() - self.read_buf.len() < 4096 {
             self.read_buf.reserve(READ_CHUNK);
         }
-        match self.stream.read_buf(&mut self.read_buf).await {
+        let read = loop {
+            let Some(deadline) = self.deadline else {
+                break self.stream.read_buf(&mut self.read_buf).await;
+            };
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.read_buf)).await
+            {
+                Ok(read) => break read,
+                Err(_) if !self.cancel_sent => {
+                    self.cancel_sent = true;
+                    self.deadline = Some(Instant::now() + CANCEL_GRACE);
+                    // Best effort: if the cancel cannot be delivered, the grace deadline decides.
+                    let _ = self.cancel_token().cancel().await;
+                }
+                Err(_) => {
+                    let e = Error::Timeout(format!(
+                        "the server at {} did not answer within {} s of cancelling a query that exceeded query_timeout",
+                        self.endpoint,
+                        CANCEL_GRACE.as_secs()
+                    ));
+                    return Err(self.fail(e));
+                }
+            }
+        };
+        match read {
             Ok(0) => {
                 let e = Error::Closed(format!(
                     "the server at {} closed the connection unexpectedly",
@@ -316,10 +397,7 @@ impl Connection {
         self.flush().await?;
         while self.pending_syncs > 0 {
             match self.read_message().await? {
-                Message::ReadyForQuery(status) => {
-                    self.pending_syncs -= 1;
-                    self.tx_status = status;
-                }
+                Message::ReadyForQuery(status) => self.ready_for_query(status),
                 Message::CopyInResponse(_) => self.refuse_copy_in().await?,
                 Message::ErrorResponse(e) => {
                     // The abandoned command's error belongs to nobody, unless it ended the session.

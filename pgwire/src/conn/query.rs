@@ -328,12 +328,8 @@ impl Connection {
     async fn send(&mut self, simple: bool) -> Result<()> {
         self.pending_syncs += 1;
         self.in_flight_simple = simple;
+        self.start_deadline();
         self.flush().await
-    }
-
-    fn ready_for_query(&mut self, status: crate::proto::backend::TransactionStatus) {
-        self.pending_syncs = self.pending_syncs.saturating_sub(1);
-        self.tx_status = status;
     }
 
     /// Reads the replies to one extended-protocol command up to its ReadyForQuery.

@@ -140,6 +140,7 @@ async fn connect_one(
     let stream = open(host, port).await?;
     let mut conn = Connection::new(stream, describe(host, port));
     conn.target = Some((host.clone(), port));
+    conn.set_query_timeout(config.get_query_timeout());
     conn.cache = super::cache::StatementCache::new(
         config.get_statement_cache_size(),
         config.get_prepared_statements(),
@@ -157,6 +158,14 @@ async fn connect_one(
     }
     if let Some(options) = config.get_options() {
         params.push(("options", options));
+    }
+    // The server enforces the query timeout too, so a query still runs out of time when the
+    // client cannot reach it to cancel (the client-side timer is in `Connection::fill`).
+    let statement_timeout = config
+        .get_query_timeout()
+        .map(|t| t.as_millis().to_string());
+    if let Some(ms) = &statement_timeout {
+        params.push(("statement_timeout", ms));
     }
     frontend::startup(version, params, &mut conn.write_buf)?;
     conn.protocol_minor = max.minor;
