@@ -10,6 +10,7 @@ mod common;
 mod connect;
 mod errors;
 mod failures;
+mod pipeline;
 mod query;
 mod statement_cache;
 mod timeouts;

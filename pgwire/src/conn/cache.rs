@@ -30,8 +30,10 @@ pub(crate) struct CachedStatement {
     pub(crate) columns: Arc<[Column]>,
 }
 
-/// A Parse that has been sent but not yet confirmed by the server.
+/// A Parse encoded for the cache but not yet confirmed by the server.
 pub(crate) struct PendingParse {
+    /// Whether its bytes were handed to the socket (a pipeline encodes before it sends).
+    pub(crate) sent: bool,
     pub(crate) key: u64,
     pub(crate) sql: Box<str>,
     pub(crate) oids: ParamOids,
@@ -134,6 +136,7 @@ mod tests {
 
     fn pending(key: u64, sql: &str, name: &str) -> PendingParse {
         PendingParse {
+            sent: true,
             key,
             sql: sql.into(),
             oids: SmallVec::new(),

@@ -15,6 +15,8 @@
 //! already sent still runs on the server, as with every PostgreSQL driver.
 
 mod cache;
+mod extended;
+mod pipeline;
 mod query;
 mod startup;
 mod stream;
@@ -30,7 +32,8 @@ use tokio::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub use self::query::Params;
+pub use self::extended::Params;
+pub use self::pipeline::{Pipeline, QueryResult, SyncMode};
 pub use self::startup::CancelToken;
 use self::stream::Stream;
 use crate::db_error::{DbError, Severity};
@@ -96,8 +99,8 @@ pub struct Connection {
     next_statement: u64,
     close_queue: Arc<CloseQueue>,
     cache: cache::StatementCache,
-    /// A Parse of a cached statement sent but not yet confirmed.
-    pending_parse: Option<cache::PendingParse>,
+    /// Parses for the statement cache that were sent but not yet confirmed.
+    pending_parses: Vec<cache::PendingParse>,
     /// The per-query timeout, if any.
     query_timeout: Option<Duration>,
     /// When the command in flight times out (then: when the server must have answered the
@@ -105,6 +108,8 @@ pub struct Connection {
     deadline: Option<Instant>,
     /// Whether a CancelRequest was sent for the command in flight.
     cancel_sent: bool,
+    /// Part of an atomic batch was written but not its Sync (see `pipeline`).
+    open_batch: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -140,10 +145,11 @@ impl Connection {
             next_statement: 0,
             close_queue: Arc::new(CloseQueue::default()),
             cache: cache::StatementCache::new(0, false),
-            pending_parse: None,
+            pending_parses: Vec::new(),
             query_timeout: None,
             deadline: None,
             cancel_sent: false,
+            open_batch: false,
         }
     }
 
@@ -381,12 +387,28 @@ impl Connection {
         if let Some(why) = &self.broken {
             return Err(Error::Closed(why.clone()));
         }
+        if self.open_batch {
+            // A Sync now would commit the abandoned half of an atomic batch; closing the
+            // connection makes the server roll it back.
+            let e = Error::Closed(
+                "an atomic batch was abandoned before its end; the connection was closed so the server rolls it back".into(),
+            );
+            let _ = self.stream.shutdown().await;
+            return Err(self.fail(e));
+        }
         if self.pending_syncs > 0 || !self.write_buf.is_empty() {
             self.drain().await?;
         }
-        if let Some(parse) = self.pending_parse.take() {
-            // An abandoned command's Parse may or may not have happened: close the name.
-            self.cache.close_later(parse.name);
+        // An abandoned command's Parse may or may not have happened: close the name. Parses
+        // not yet sent belong to a pipeline being built and stay.
+        let mut i = 0;
+        while i < self.pending_parses.len() {
+            if self.pending_parses[i].sent {
+                let parse = self.pending_parses.swap_remove(i);
+                self.cache.close_later(parse.name);
+            } else {
+                i += 1;
+            }
         }
         self.cache.drain_closes_into(&mut self.write_buf);
         self.close_queue.drain_into(&mut self.write_buf);

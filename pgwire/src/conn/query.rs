@@ -6,25 +6,13 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use super::Connection;
-use super::cache::{ParamOids, PendingParse, StatementCache};
-use crate::db_error::DbError;
+use super::extended::{Params, RowSink, Until, copy_error};
 use crate::error::{Error, Result};
-use crate::proto::ProtocolError;
-use crate::proto::backend::TransactionStatus;
-use crate::proto::backend::{DataRow, FieldDescription, Message};
-use crate::proto::frontend::{self, Bind, Format, Target};
+use crate::proto::backend::{FieldDescription, Message};
+use crate::proto::frontend::{self, Format, Target};
 use crate::row::{Column, Row, SimpleQueryMessage, SimpleQueryRow};
-use crate::sqlstate::SqlState;
 use crate::statement::{Statement, ToStatement};
-use crate::types::{IsNull, ToSql, Type};
-
-/// The parameters of a query: any mix of Rust values that implement [`ToSql`].
-pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
-
-/// Where a command's rows go.
-trait RowSink {
-    fn row(&mut self, row: Row) -> Result<()>;
-}
+use crate::types::Type;
 
 struct Collect(Vec<Row>);
 
@@ -212,7 +200,7 @@ impl Connection {
 
     /// Runs one command through the extended protocol, feeding rows to `sink`. A cached
     /// statement that the server no longer accepts (its plan changed result type after a
-    /// schema change, or the session deallocated it) is evicted and the command is run once
+    /// schema change, or the session deallocated it) is evicted and the command runs once
     /// more with a fresh Parse, when that is safe: outside a transaction block and before any
     /// row was delivered.
     async fn run<S, K>(&mut self, statement: &S, params: Params<'_>, sink: &mut K) -> Result<u64>
@@ -223,223 +211,28 @@ impl Connection {
         let mut retried = false;
         loop {
             self.ready().await?;
-            let mark = self.write_buf.len();
-            let plan = match self.encode_run(statement, params) {
-                Ok(plan) => plan,
-                Err(e) => {
-                    self.write_buf.truncate(mark);
-                    return Err(e);
-                }
-            };
+            let mut buf = std::mem::take(&mut self.write_buf);
+            let plan = self.encode_command(&mut buf, statement, params, true);
+            self.write_buf = buf;
+            let plan = plan?;
             self.send(false).await?;
-            match self.read_run(plan, sink).await {
-                Err(RunError::StaleStatement(_)) if !retried => retried = true,
-                Err(RunError::StaleStatement(e)) | Err(RunError::Other(e)) => return Err(e),
-                Ok(rows) => return Ok(rows),
+            let reply = self.read_reply(&plan, sink, Until::Ready).await?;
+            let retry = !retried && self.can_retry(&reply);
+            match reply.error {
+                None => return Ok(reply.rows_affected),
+                Some(_) if retry => retried = true,
+                Some(e) => return Err(e),
             }
         }
-    }
-
-    /// Encodes the messages for one command: Bind/Execute/Sync for a prepared or cached
-    /// statement; Parse/Bind/Describe/Execute/Sync otherwise.
-    fn encode_run<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Plan>
-    where
-        S: ToStatement + ?Sized,
-    {
-        let sql = match statement.as_statement() {
-            Ok(stmt) => {
-                if stmt.connection_id() != self.id {
-                    return Err(Error::Usage(
-                        "this statement was prepared on a different connection".into(),
-                    ));
-                }
-                let types = stmt.params();
-                if types.len() != params.len() {
-                    return Err(Error::ParamCount {
-                        expected: types.len(),
-                        got: params.len(),
-                    });
-                }
-                for (i, (p, ty)) in params.iter().zip(types).enumerate() {
-                    if !p.accepts(*ty) {
-                        return Err(Error::Param {
-                            index: i + 1,
-                            message: format!(
-                                "Rust type {} cannot be sent as PostgreSQL type {ty}, which the statement expects",
-                                p.rust_type()
-                            ),
-                        });
-                    }
-                }
-                encode_bind(
-                    &mut self.write_buf,
-                    stmt.name(),
-                    params,
-                    types.iter().copied(),
-                )?;
-                frontend::execute("", 0, &mut self.write_buf)?;
-                frontend::sync(&mut self.write_buf);
-                return Ok(Plan::Known {
-                    columns: stmt.columns_arc().clone(),
-                    cached: None,
-                });
-            }
-            Err(sql) => sql,
-        };
-        let types: SmallVec<[Type; 16]> = params.iter().map(|p| p.sql_type()).collect();
-        let oids: ParamOids = types.iter().map(Type::oid).collect();
-        if !self.cache.is_enabled() {
-            frontend::parse("", sql, &oids, &mut self.write_buf)?;
-            encode_bind(&mut self.write_buf, "", params, types.iter().copied())?;
-            frontend::describe(Target::Portal, "", &mut self.write_buf)?;
-            frontend::execute("", 0, &mut self.write_buf)?;
-            frontend::sync(&mut self.write_buf);
-            return Ok(Plan::Describe);
-        }
-        let key = StatementCache::key(sql, &oids);
-        if let Some(hit) = self.cache.get(key, sql, &oids) {
-            let (name, columns) = (hit.name.clone(), hit.columns.clone());
-            encode_bind(&mut self.write_buf, &name, params, types.iter().copied())?;
-            frontend::execute("", 0, &mut self.write_buf)?;
-            frontend::sync(&mut self.write_buf);
-            return Ok(Plan::Known {
-                columns,
-                cached: Some((key, name)),
-            });
-        }
-        self.next_statement += 1;
-        let name: Arc<str> = Arc::from(format!("hd{}", self.next_statement));
-        frontend::parse(&name, sql, &oids, &mut self.write_buf)?;
-        encode_bind(&mut self.write_buf, &name, params, types.iter().copied())?;
-        frontend::describe(Target::Portal, "", &mut self.write_buf)?;
-        frontend::execute("", 0, &mut self.write_buf)?;
-        frontend::sync(&mut self.write_buf);
-        // Recorded before sending: if this future is dropped, `ready` closes the statement.
-        self.pending_parse = Some(PendingParse {
-            key,
-            sql: sql.into(),
-            oids,
-            name,
-        });
-        Ok(Plan::Describe)
     }
 
     /// Sends what is queued; the queued commands end with one Sync (or one Query).
     async fn send(&mut self, simple: bool) -> Result<()> {
+        self.mark_parses_sent();
         self.pending_syncs += 1;
         self.in_flight_simple = simple;
         self.start_deadline();
         self.flush().await
-    }
-
-    /// Reads the replies to one extended-protocol command up to its ReadyForQuery.
-    async fn read_run<K: RowSink + Send>(
-        &mut self,
-        plan: Plan,
-        sink: &mut K,
-    ) -> Result<u64, RunError> {
-        let (mut columns, cached) = match plan {
-            Plan::Known { columns, cached } => (Some(columns), cached),
-            Plan::Describe => (None, None),
-        };
-        let mut error: Option<Error> = None;
-        let mut stale = false;
-        let mut delivered = false;
-        let mut parsed = false;
-        let mut described = false;
-        let mut rows = 0;
-        loop {
-            match self.read_message().await? {
-                Message::DataRow(data) => {
-                    let row = self.make_row(&columns, data)?;
-                    delivered = true;
-                    if error.is_none() {
-                        if let Err(e) = sink.row(row) {
-                            error = Some(e);
-                        }
-                    }
-                }
-                Message::BindComplete | Message::CloseComplete => {}
-                Message::ParseComplete => parsed = true,
-                Message::RowDescription(fields) => {
-                    columns = Some(fields.into());
-                    described = true;
-                }
-                Message::NoData => {
-                    columns = Some(Arc::from(Vec::new()));
-                    described = true;
-                }
-                Message::CommandComplete(tag) => rows = tag.rows_affected().unwrap_or(0),
-                Message::EmptyQueryResponse => rows = 0,
-                Message::ErrorResponse(e) => {
-                    stale |= cached.is_some() && is_stale_statement(&e);
-                    let e = self.db_error(e);
-                    if self.broken.is_some() {
-                        return Err(RunError::Other(e));
-                    }
-                    error.get_or_insert(e);
-                }
-                Message::ReadyForQuery(status) => {
-                    self.ready_for_query(status);
-                    break;
-                }
-                Message::CopyInResponse(_) => {
-                    error.get_or_insert(copy_error("COPY FROM STDIN"));
-                    self.refuse_copy_in().await?;
-                }
-                Message::CopyOutResponse(_) => {
-                    error.get_or_insert(copy_error("COPY TO STDOUT"));
-                }
-                Message::CopyData(_) | Message::CopyDone => {}
-                other => return Err(RunError::Other(self.unexpected(&other, "a query"))),
-            }
-        }
-        if let Some(parse) = self.pending_parse.take() {
-            match (parsed, described, &columns) {
-                (true, true, Some(c)) => self.cache.insert(parse, c.clone()),
-                (true, _, _) => self.cache.close_later(parse.name),
-                _ => {}
-            }
-        }
-        match error {
-            Some(e) if stale => {
-                if let Some((key, name)) = cached {
-                    self.cache.evict(key, &name);
-                }
-                if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) {
-                    // The session dropped its prepared statements (DISCARD ALL, DEALLOCATE ALL):
-                    // none of the cached ones exist any more.
-                    self.cache.clear_forgetting();
-                }
-                let retry = !delivered && self.tx_status == TransactionStatus::Idle;
-                Err(if retry {
-                    RunError::StaleStatement(e)
-                } else {
-                    RunError::Other(e)
-                })
-            }
-            Some(e) => Err(RunError::Other(e)),
-            None => Ok(rows),
-        }
-    }
-
-    /// Pairs a DataRow with its columns, checking the field count.
-    #[inline]
-    fn make_row(&mut self, columns: &Option<Arc<[Column]>>, data: DataRow) -> Result<Row> {
-        let Some(columns) = columns else {
-            return Err(self.fail_protocol(ProtocolError::new(
-                "DataRow arrived before its RowDescription",
-            )));
-        };
-        if data.len() != columns.len() {
-            let e = ProtocolError::new(format!(
-                "DataRow has {} fields but the RowDescription has {} columns",
-                data.len(),
-                columns.len()
-            ));
-            return Err(self.fail_protocol(e));
-        }
-        Ok(Row::new(columns.clone(), data))
     }
 
     /// Runs SQL through the simple query protocol: no parameters, text results, and the
@@ -524,78 +317,6 @@ impl Connection {
     /// ```
     pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.simple_query(sql).await.map(drop)
-    }
-}
-
-/// How the replies to an encoded command are to be read.
-enum Plan {
-    /// The result columns are known (a prepared or cached statement).
-    Known {
-        columns: Arc<[Column]>,
-        /// The cache key and name, for a cached statement.
-        cached: Option<(u64, Arc<str>)>,
-    },
-    /// A Describe asks the server for them.
-    Describe,
-}
-
-/// Why a command failed.
-enum RunError {
-    /// A cached statement the server no longer accepts; it has been evicted.
-    StaleStatement(Error),
-    Other(Error),
-}
-
-impl From<Error> for RunError {
-    fn from(e: Error) -> Self {
-        RunError::Other(e)
-    }
-}
-
-/// Whether the server rejected a cached statement itself rather than the query: its plan
-/// can no longer produce the cached result type (SQLSTATE 0A000 raised by the plan cache's
-/// revalidation), or it no longer exists (26000, after DISCARD ALL or DEALLOCATE).
-fn is_stale_statement(e: &DbError) -> bool {
-    let code = e.code();
-    (*code == SqlState::FEATURE_NOT_SUPPORTED && e.routine() == Some("RevalidateCachedQuery"))
-        || *code == SqlState::INVALID_SQL_STATEMENT_NAME
-}
-
-/// Appends a Bind of `statement` with `params` encoded as `types`, binary in and out.
-fn encode_bind(
-    buf: &mut bytes::BytesMut,
-    statement: &str,
-    params: Params<'_>,
-    types: impl Iterator<Item = Type>,
-) -> Result<()> {
-    let mut bind = Bind::begin(buf, "", statement, &[Format::Binary], params.len())?;
-    for (i, (p, ty)) in params.iter().zip(types).enumerate() {
-        bind.param(|b| p.to_sql(ty, b).map(Into::into))
-            .map_err(|e| Error::Param {
-                index: i + 1,
-                message: format!(
-                    "cannot encode Rust type {} as PostgreSQL type {ty}: {e}",
-                    p.rust_type()
-                ),
-            })?;
-    }
-    bind.finish(&[Format::Binary])?;
-    Ok(())
-}
-
-fn copy_error(what: &str) -> Error {
-    Error::Unsupported(format!(
-        "{what} is not supported through query/execute/simple_query; the statement was aborted"
-    ))
-}
-
-// Used by the Bind encoder: `IsNull::Yes` becomes a NULL parameter.
-impl From<IsNull> for frontend::ParamValue {
-    fn from(v: IsNull) -> Self {
-        match v {
-            IsNull::Yes => frontend::ParamValue::Null,
-            IsNull::No => frontend::ParamValue::Written,
-        }
     }
 }
 
