@@ -1404,15 +1404,24 @@ impl Config {
             self.dbname = non_empty(decode_str(db, "database name")?);
         }
         let mut hostaddr = None;
+        let mut after_password = false;
         for pair in query.unwrap_or("").split('&') {
             if pair.is_empty() {
                 continue;
             }
             let Some((raw_key, raw_value)) = pair.split_once('=') else {
+                // Text right after a password may be the rest of it (an unencoded '&'):
+                // never quote it.
+                if after_password {
+                    return Err(ConfigError::new(
+                        "URL parameter after the password has no value (if the password contains '&', percent-encode it as %26)",
+                    ));
+                }
                 return Err(ConfigError::new(format!(
                     "URL parameter \"{pair}\" has no value (expected name=value)"
                 )));
             };
+            after_password = raw_key == "password";
             let key = decode_str(raw_key, "parameter name")?;
             let value = percent_decode(raw_value).map_err(|bad| {
                 if key == "password" {
@@ -2396,6 +2405,8 @@ mod tests {
             err("postgresql://h?sslmode"),
             r#"URL parameter "sslmode" has no value (expected name=value)"#
         );
+        let leak = err("postgresql://h?password=s3cr&3t");
+        assert!(!leak.contains("3t") && leak.contains("%26"), "{leak}");
         assert_eq!(
             err("postgresql://h?connect_timeout=-3"),
             r#"connect_timeout: invalid value "-3" (seconds, a whole number >= 0)"#

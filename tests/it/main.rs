@@ -12,6 +12,7 @@ mod errors;
 mod failures;
 mod pipeline;
 mod query;
+mod review_fixes;
 mod statement_cache;
 mod timeouts;
 mod types;

@@ -47,6 +47,9 @@ use crate::statement::CloseQueue;
 /// connection is given up as unresponsive.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
+/// How long settling an abandoned command may take before it is cancelled on the server.
+const DRAIN_CANCEL_AFTER: Duration = Duration::from_millis(100);
+
 /// How much to grow the read buffer by when it runs low.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -79,7 +82,9 @@ pub struct Connection {
     stream: Stream,
     endpoint: String,
     /// Where to send a CancelRequest.
-    target: Option<(crate::config::Host, u16)>,
+    target: Option<startup::CancelTarget>,
+    /// How long a CancelRequest may take to connect.
+    cancel_connect_timeout: Option<Duration>,
     read_buf: BytesMut,
     write_buf: BytesMut,
     parameters: HashMap<String, String>,
@@ -110,6 +115,8 @@ pub struct Connection {
     cancel_sent: bool,
     /// Part of an atomic batch was written but not its Sync (see `pipeline`).
     open_batch: bool,
+    /// The name of a statement `prepare` sent but has not seen confirmed or refused.
+    preparing: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Connection {
@@ -130,6 +137,7 @@ impl Connection {
             stream,
             endpoint,
             target: None,
+            cancel_connect_timeout: None,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: BytesMut::with_capacity(8 * 1024),
             parameters: HashMap::new(),
@@ -150,6 +158,7 @@ impl Connection {
             deadline: None,
             cancel_sent: false,
             open_batch: false,
+            preparing: None,
         }
     }
 
@@ -162,14 +171,7 @@ impl Connection {
     /// The server's version number as `major * 10000 + minor` (e.g. 150018 for 15.18),
     /// parsed from the `server_version` parameter.
     pub fn server_version_num(&self) -> Option<u32> {
-        let v = self.parameter("server_version")?;
-        let v = v
-            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .next()?;
-        let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
-        let major = parts.next()??;
-        let minor = parts.next().flatten().unwrap_or(0);
-        Some(major * 10000 + minor)
+        parse_server_version(self.parameter("server_version")?)
     }
 
     /// The backend's process id (as `pg_backend_pid()` returns).
@@ -182,9 +184,40 @@ impl Connection {
         self.protocol_minor
     }
 
-    /// The transaction status from the last ReadyForQuery.
+    /// The transaction status from the last ReadyForQuery. While [`Connection::is_busy`] is
+    /// true, an abandoned command may still change it: call [`Connection::wait_idle`] first
+    /// when the answer matters (a pool returning a connection, for example).
     pub fn transaction_status(&self) -> TransactionStatus {
         self.tx_status
+    }
+
+    /// Whether a command is still in flight: a dropped query future whose replies have not
+    /// been read, or bytes not yet written. The next command settles it first.
+    pub fn is_busy(&self) -> bool {
+        self.pending_syncs > 0 || !self.write_buf.is_empty() || self.open_batch
+    }
+
+    /// Settles whatever abandoned commands left behind (as the next command would) and
+    /// returns the true transaction status.
+    ///
+    /// ```no_run
+    /// use hyperdjango_pgwire::TransactionStatus;
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// if conn.wait_idle().await? != TransactionStatus::Idle {
+    ///     conn.batch_execute("ROLLBACK").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_idle(&mut self) -> Result<TransactionStatus> {
+        self.ready().await?;
+        if !self.write_buf.is_empty() {
+            // Closes queued by `ready` ride on the next command; send them now instead.
+            frontend::sync(&mut self.write_buf);
+            self.pending_syncs += 1;
+            self.in_flight_simple = false;
+            self.drain().await?;
+        }
+        Ok(self.tx_status)
     }
 
     /// Sets the per-query timeout (`None`: no limit). A command that runs longer is cancelled
@@ -283,8 +316,7 @@ impl Connection {
 
     /// An unexpected message in the middle of an exchange: the stream can't be trusted.
     fn unexpected(&mut self, message: &Message, during: &str) -> Error {
-        let name = format!("{message:?}");
-        let name = name.split(['(', ' ', '{']).next().unwrap_or("?").to_owned();
+        let name = message.name();
         self.fail_protocol(ProtocolError::new(format!(
             "unexpected {name} message during {during}"
         )))
@@ -399,6 +431,9 @@ impl Connection {
         if self.pending_syncs > 0 || !self.write_buf.is_empty() {
             self.drain().await?;
         }
+        if let Some(name) = self.preparing.take() {
+            self.cache.close_later(name);
+        }
         // An abandoned command's Parse may or may not have happened: close the name. Parses
         // not yet sent belong to a pipeline being built and stay.
         let mut i = 0;
@@ -417,6 +452,12 @@ impl Connection {
 
     async fn drain(&mut self) -> Result<()> {
         self.flush().await?;
+        // An abandoned command that is still running would hold up this one for as long as
+        // it runs: if it has not finished shortly, cancel it (nothing else is in flight).
+        let soon = Instant::now() + DRAIN_CANCEL_AFTER;
+        if self.pending_syncs > 0 && self.deadline.is_none_or(|d| d > soon) && !self.cancel_sent {
+            self.deadline = Some(soon);
+        }
         while self.pending_syncs > 0 {
             match self.read_message().await? {
                 Message::ReadyForQuery(status) => self.ready_for_query(status),
@@ -448,11 +489,45 @@ impl Connection {
     }
 }
 
+/// Parses `server_version` ("15.18 (Debian 15.18-0+deb12u1)", "9.6.24", "18beta1") into
+/// PostgreSQL's `server_version_num` form.
+fn parse_server_version(v: &str) -> Option<u32> {
+    let v = v
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?;
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    if major < 10 {
+        // Before 10 the version had three parts: 9.6.24 is 90624.
+        let patch = parts.next().flatten().unwrap_or(0);
+        return Some(major * 10000 + minor * 100 + patch);
+    }
+    Some(major * 10000 + minor)
+}
+
 impl Drop for Connection {
     /// Sends Terminate if that can be done without waiting, so the server logs a clean exit.
     fn drop(&mut self) {
         if self.broken.is_none() && self.write_buf.is_empty() {
             let _ = self.stream.try_write(b"X\0\0\0\x04");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_server_version;
+
+    #[test]
+    fn server_versions() {
+        assert_eq!(
+            parse_server_version("15.18 (Debian 15.18-0+deb12u1)"),
+            Some(150018)
+        );
+        assert_eq!(parse_server_version("9.6.24"), Some(90624));
+        assert_eq!(parse_server_version("18beta1"), Some(180000));
+        assert_eq!(parse_server_version("10.1"), Some(100001));
+        assert_eq!(parse_server_version("devel"), None);
     }
 }

@@ -157,6 +157,8 @@ impl Connection {
             self.write_buf.truncate(mark);
             return Err(e);
         }
+        // If this future is dropped from here on, `ready` closes the statement.
+        self.preparing = Some(Arc::from(name.as_str()));
         self.send(false).await?;
 
         let mut error = None;
@@ -167,7 +169,13 @@ impl Connection {
                 Message::ParseComplete | Message::CloseComplete | Message::NoData => {}
                 Message::ParameterDescription(p) => params = Some(p),
                 Message::RowDescription(c) => columns = Some(c),
-                Message::ErrorResponse(e) => error = Some(self.db_error(e)),
+                Message::ErrorResponse(e) => {
+                    let e = self.db_error(e);
+                    if self.broken.is_some() {
+                        return Err(e);
+                    }
+                    error.get_or_insert(e);
+                }
                 Message::ReadyForQuery(status) => {
                     self.ready_for_query(status);
                     break;
@@ -175,6 +183,7 @@ impl Connection {
                 other => return Err(self.unexpected(&other, "prepare")),
             }
         }
+        self.preparing = None;
         if let Some(e) = error {
             return Err(e);
         }
