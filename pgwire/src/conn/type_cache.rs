@@ -19,6 +19,7 @@ use super::Connection;
 use crate::error::Result;
 use crate::proto::backend::FieldDescription;
 use crate::row::{Column, Row};
+use crate::statement::CloseQueue;
 use crate::types::{Field, Kind, Oid, Type};
 
 /// How deep type definitions may nest before the rest is left unresolved (a guard; real
@@ -172,6 +173,37 @@ impl Connection {
             // cached so it is not looked up again and again.
             self.type_cache.types.insert(oid, ty);
         }
+        Ok(())
+    }
+
+    /// Looks up the parameter and column types of the just-prepared statement `name`. If
+    /// this fails or is abandoned, the statement is closed with the next command (no
+    /// [`crate::Statement`] handle exists yet to do it).
+    pub(crate) async fn resolve_statement_types(
+        &mut self,
+        name: &str,
+        params: &[Oid],
+        columns: &[FieldDescription],
+    ) -> Result<()> {
+        struct CloseUnlessDone(Option<(Arc<CloseQueue>, String)>);
+        impl Drop for CloseUnlessDone {
+            fn drop(&mut self) {
+                if let Some((queue, name)) = self.0.take() {
+                    queue.push(name);
+                }
+            }
+        }
+        let oids: Vec<Oid> = params
+            .iter()
+            .copied()
+            .chain(columns.iter().map(FieldDescription::type_oid))
+            .collect();
+        if oids.iter().all(|o| !self.type_cache.is_missing(*o)) {
+            return Ok(());
+        }
+        let mut guard = CloseUnlessDone(Some((self.close_queue.clone(), name.to_owned())));
+        self.resolve_oids(oids).await?;
+        guard.0 = None;
         Ok(())
     }
 
