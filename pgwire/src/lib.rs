@@ -36,7 +36,8 @@ pub mod types;
 
 pub use config::{Config, ConfigError, Host, ProtocolVersion, SslMode};
 pub use conn::{
-    CancelToken, Connection, NoticeHandler, Pipeline, QueryResult, SyncMode, default_notice_handler,
+    CancelToken, Connection, NoticeHandler, Pipeline, QueryResult, RowStream, SyncMode,
+    default_notice_handler,
 };
 pub use db_error::{DbError, ErrorPosition, Severity};
 pub use error::{Error, Result};

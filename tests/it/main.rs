@@ -14,5 +14,6 @@ mod pipeline;
 mod query;
 mod review_fixes;
 mod statement_cache;
+mod streaming;
 mod timeouts;
 mod types;

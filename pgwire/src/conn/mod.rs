@@ -18,8 +18,9 @@ mod cache;
 mod extended;
 mod pipeline;
 mod query;
+mod row_stream;
+mod socket;
 mod startup;
-mod stream;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -34,8 +35,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use self::extended::Params;
 pub use self::pipeline::{Pipeline, QueryResult, SyncMode};
+pub use self::row_stream::RowStream;
+use self::socket::Stream;
 pub use self::startup::CancelToken;
-use self::stream::Stream;
 use crate::db_error::{DbError, Severity};
 use crate::error::{Error, Result};
 use crate::proto::ProtocolError;
@@ -115,6 +117,8 @@ pub struct Connection {
     cancel_sent: bool,
     /// Part of an atomic batch was written but not its Sync (see `pipeline`).
     open_batch: bool,
+    /// A portal stream's cycle is open: no Sync sent yet (see `row_stream`).
+    open_portal: bool,
     /// The name of a statement `prepare` sent but has not seen confirmed or refused.
     preparing: Option<Arc<str>>,
 }
@@ -158,6 +162,7 @@ impl Connection {
             deadline: None,
             cancel_sent: false,
             open_batch: false,
+            open_portal: false,
             preparing: None,
         }
     }
@@ -194,7 +199,7 @@ impl Connection {
     /// Whether a command is still in flight: a dropped query future whose replies have not
     /// been read, or bytes not yet written. The next command settles it first.
     pub fn is_busy(&self) -> bool {
-        self.pending_syncs > 0 || !self.write_buf.is_empty() || self.open_batch
+        self.pending_syncs > 0 || !self.write_buf.is_empty() || self.open_batch || self.open_portal
     }
 
     /// Settles whatever abandoned commands left behind (as the next command would) and
@@ -355,16 +360,24 @@ impl Connection {
             let Some(deadline) = self.deadline else {
                 break self.stream.read_buf(&mut self.read_buf).await;
             };
-            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.read_buf)).await
-            {
+            // `timeout_at` polls the read first, and a fast stream always has bytes ready:
+            // check the clock explicitly so a deadline also ends a command that keeps sending.
+            let expired = if Instant::now() >= deadline {
+                Err(())
+            } else {
+                tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.read_buf))
+                    .await
+                    .map_err(|_| ())
+            };
+            match expired {
                 Ok(read) => break read,
-                Err(_) if !self.cancel_sent => {
+                Err(()) if !self.cancel_sent => {
                     self.cancel_sent = true;
                     self.deadline = Some(Instant::now() + CANCEL_GRACE);
                     // Best effort: if the cancel cannot be delivered, the grace deadline decides.
                     let _ = self.cancel_token().cancel().await;
                 }
-                Err(_) => {
+                Err(()) => {
                     let e = Error::Timeout(format!(
                         "the server at {} did not answer within {} s of cancelling a query that exceeded query_timeout",
                         self.endpoint,
@@ -428,6 +441,8 @@ impl Connection {
             let _ = self.stream.shutdown().await;
             return Err(self.fail(e));
         }
+        // A portal stream dropped mid-way: close the portal and end its cycle.
+        self.abandon_portal();
         if self.pending_syncs > 0 || !self.write_buf.is_empty() {
             self.drain().await?;
         }
