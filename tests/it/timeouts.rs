@@ -96,3 +96,26 @@ async fn a_frozen_backend_is_given_up_after_the_cancel_grace() {
         Error::Closed(_)
     ));
 }
+
+#[tokio::test]
+async fn the_timeout_also_stops_a_query_that_keeps_sending_rows() {
+    let mut conn = connect().await;
+    conn.set_query_timeout(Some(Duration::from_millis(300)));
+    // A billion rows stream continuously: the deadline must fire although bytes keep arriving.
+    let err = within(
+        15,
+        "a timed-out streaming query",
+        conn.execute("SELECT generate_series(1, 1000000000)", &[]),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert_eq!(
+        conn.query_one("SELECT 3", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0)
+            .unwrap(),
+        3
+    );
+}

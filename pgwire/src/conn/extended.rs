@@ -80,8 +80,24 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
+        self.encode_command_limited(buf, statement, params, sync, 0)
+    }
+
+    /// Like [`Connection::encode_command`], with Execute returning at most `max_rows` rows
+    /// (0 = all) before PortalSuspended.
+    pub(crate) fn encode_command_limited<S>(
+        &mut self,
+        buf: &mut BytesMut,
+        statement: &S,
+        params: Params<'_>,
+        sync: bool,
+        max_rows: i32,
+    ) -> Result<Plan>
+    where
+        S: ToStatement + ?Sized,
+    {
         let mark = buf.len();
-        let result = self.encode_command_inner(buf, statement, params);
+        let result = self.encode_command_inner(buf, statement, params, max_rows);
         match result {
             Ok(plan) => {
                 if sync {
@@ -101,6 +117,7 @@ impl Connection {
         buf: &mut BytesMut,
         statement: &S,
         params: Params<'_>,
+        max_rows: i32,
     ) -> Result<Plan>
     where
         S: ToStatement + ?Sized,
@@ -115,7 +132,7 @@ impl Connection {
                 let types = stmt.params();
                 check_params(types, params)?;
                 encode_bind(buf, stmt.name(), params, types.iter().map(Type::base))?;
-                frontend::execute("", 0, buf)?;
+                frontend::execute("", max_rows, buf)?;
                 return Ok(Plan::Known {
                     columns: stmt.columns_arc().clone(),
                     cached: None,
@@ -129,14 +146,14 @@ impl Connection {
             frontend::parse("", sql, &oids, buf)?;
             encode_bind(buf, "", params, types.iter())?;
             frontend::describe(Target::Portal, "", buf)?;
-            frontend::execute("", 0, buf)?;
+            frontend::execute("", max_rows, buf)?;
             return Ok(Plan::Describe { parse: None });
         }
         let key = StatementCache::key(sql, &oids);
         if let Some(hit) = self.cache.get(key, sql, &oids) {
             let (name, columns) = (hit.name.clone(), hit.columns.clone());
             encode_bind(buf, &name, params, types.iter())?;
-            frontend::execute("", 0, buf)?;
+            frontend::execute("", max_rows, buf)?;
             return Ok(Plan::Known {
                 columns,
                 cached: Some((key, name)),
@@ -151,7 +168,7 @@ impl Connection {
             let name = p.name.clone();
             encode_bind(buf, &name, params, types.iter())?;
             frontend::describe(Target::Portal, "", buf)?;
-            frontend::execute("", 0, buf)?;
+            frontend::execute("", max_rows, buf)?;
             return Ok(Plan::Describe { parse: None });
         }
         self.next_statement += 1;
@@ -159,7 +176,7 @@ impl Connection {
         frontend::parse(&name, sql, &oids, buf)?;
         encode_bind(buf, &name, params, types.iter())?;
         frontend::describe(Target::Portal, "", buf)?;
-        frontend::execute("", 0, buf)?;
+        frontend::execute("", max_rows, buf)?;
         self.pending_parses.push(PendingParse {
             sent: false,
             key,
@@ -294,7 +311,12 @@ impl Connection {
     }
 
     /// Moves a confirmed statement into the cache, or closes a name whose state is unclear.
-    fn finish_parse(&mut self, plan: &Plan, parsed: bool, columns: Option<Arc<[Column]>>) {
+    pub(crate) fn finish_parse(
+        &mut self,
+        plan: &Plan,
+        parsed: bool,
+        columns: Option<Arc<[Column]>>,
+    ) {
         let Plan::Describe { parse: Some(name) } = plan else {
             return;
         };
@@ -370,7 +392,7 @@ fn check_params(types: &[Type], params: Params<'_>) -> Result<()> {
 /// Whether the server rejected a cached statement itself rather than the query: its plan
 /// can no longer produce the cached result type (SQLSTATE 0A000 raised by the plan cache's
 /// revalidation), or it no longer exists (26000, after DISCARD ALL or DEALLOCATE).
-fn is_stale_statement(e: &DbError) -> bool {
+pub(crate) fn is_stale_statement(e: &DbError) -> bool {
     let code = e.code();
     (*code == SqlState::FEATURE_NOT_SUPPORTED && e.routine() == Some("RevalidateCachedQuery"))
         || *code == SqlState::INVALID_SQL_STATEMENT_NAME

@@ -15,11 +15,13 @@
 //! already sent still runs on the server, as with every PostgreSQL driver.
 
 mod cache;
+mod copy;
 mod extended;
 mod pipeline;
 mod query;
+mod row_stream;
+mod socket;
 mod startup;
-mod stream;
 mod type_cache;
 
 use std::collections::{HashMap, VecDeque};
@@ -33,10 +35,12 @@ use tokio::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub use self::copy::{BinaryCopyInWriter, BinaryCopyOutReader, CopyIn, CopyOut, quote_identifier};
 pub use self::extended::Params;
 pub use self::pipeline::{Pipeline, QueryResult, SyncMode};
+pub use self::row_stream::RowStream;
+use self::socket::Stream;
 pub use self::startup::CancelToken;
-use self::stream::Stream;
 use crate::db_error::{DbError, Severity};
 use crate::error::{Error, Result};
 use crate::proto::ProtocolError;
@@ -118,6 +122,10 @@ pub struct Connection {
     cancel_sent: bool,
     /// Part of an atomic batch was written but not its Sync (see `pipeline`).
     open_batch: bool,
+    /// A portal stream's cycle is open: no Sync sent yet (see `row_stream`).
+    open_portal: bool,
+    /// A COPY FROM STDIN is in progress (see `copy`).
+    copy_in_open: bool,
     /// The name of a statement `prepare` sent but has not seen confirmed or refused.
     preparing: Option<Arc<str>>,
 }
@@ -162,6 +170,8 @@ impl Connection {
             deadline: None,
             cancel_sent: false,
             open_batch: false,
+            open_portal: false,
+            copy_in_open: false,
             preparing: None,
         }
     }
@@ -198,7 +208,11 @@ impl Connection {
     /// Whether a command is still in flight: a dropped query future whose replies have not
     /// been read, or bytes not yet written. The next command settles it first.
     pub fn is_busy(&self) -> bool {
-        self.pending_syncs > 0 || !self.write_buf.is_empty() || self.open_batch
+        self.pending_syncs > 0
+            || !self.write_buf.is_empty()
+            || self.open_batch
+            || self.open_portal
+            || self.copy_in_open
     }
 
     /// Settles whatever abandoned commands left behind (as the next command would) and
@@ -359,16 +373,24 @@ impl Connection {
             let Some(deadline) = self.deadline else {
                 break self.stream.read_buf(&mut self.read_buf).await;
             };
-            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.read_buf)).await
-            {
+            // `timeout_at` polls the read first, and a fast stream always has bytes ready:
+            // check the clock explicitly so a deadline also ends a command that keeps sending.
+            let expired = if Instant::now() >= deadline {
+                Err(())
+            } else {
+                tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.read_buf))
+                    .await
+                    .map_err(|_| ())
+            };
+            match expired {
                 Ok(read) => break read,
-                Err(_) if !self.cancel_sent => {
+                Err(()) if !self.cancel_sent => {
                     self.cancel_sent = true;
                     self.deadline = Some(Instant::now() + CANCEL_GRACE);
                     // Best effort: if the cancel cannot be delivered, the grace deadline decides.
                     let _ = self.cancel_token().cancel().await;
                 }
-                Err(_) => {
+                Err(()) => {
                     let e = Error::Timeout(format!(
                         "the server at {} did not answer within {} s of cancelling a query that exceeded query_timeout",
                         self.endpoint,
@@ -432,6 +454,10 @@ impl Connection {
             let _ = self.stream.shutdown().await;
             return Err(self.fail(e));
         }
+        // A portal stream dropped mid-way: close the portal and end its cycle. A COPY writer
+        // dropped before finishing: abort the COPY.
+        self.abandon_portal();
+        self.abandon_copy_in();
         if self.pending_syncs > 0 || !self.write_buf.is_empty() {
             self.drain().await?;
         }

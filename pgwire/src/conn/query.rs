@@ -255,7 +255,7 @@ impl Connection {
     }
 
     /// Sends what is queued; the queued commands end with one Sync (or one Query).
-    async fn send(&mut self, simple: bool) -> Result<()> {
+    pub(crate) async fn send(&mut self, simple: bool) -> Result<()> {
         self.mark_parses_sent();
         self.pending_syncs += 1;
         self.in_flight_simple = simple;

@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::Connection;
-use super::stream::Stream;
+use super::socket::Stream;
 use crate::config::{Config, Host, SslMode, TargetSessionAttrs};
 use crate::error::{Error, Result};
 use crate::proto::auth::{self, ChannelBinding, ScramSha256};
