@@ -48,7 +48,7 @@ use crate::proto::backend::{Message, Notification, TransactionStatus, split_fram
 use crate::proto::frontend;
 use crate::statement::CloseQueue;
 
-/// How long the server has to answer after a timed-out query was cancelled, before the
+/// How long the server may stay silent after a timed-out query was cancelled, before the
 /// connection is given up as unresponsive.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
@@ -387,8 +387,11 @@ impl Connection {
                 Err(()) if !self.cancel_sent => {
                     self.cancel_sent = true;
                     self.deadline = Some(Instant::now() + CANCEL_GRACE);
-                    // Best effort: if the cancel cannot be delivered, the grace deadline decides.
-                    let _ = self.cancel_token().cancel().await;
+                    // Best effort, and bounded by the grace: if the cancel cannot be delivered,
+                    // the grace deadline decides.
+                    let token = self.cancel_token();
+                    let _ = tokio::time::timeout(CANCEL_GRACE, token.cancel()).await;
+                    self.deadline = Some(Instant::now() + CANCEL_GRACE);
                 }
                 Err(()) => {
                     let e = Error::Timeout(format!(
@@ -400,6 +403,11 @@ impl Connection {
                 }
             }
         };
+        if self.cancel_sent && matches!(read, Ok(n) if n > 0) {
+            // The grace is for a server that went silent: one still sending (the rows it had
+            // produced before the cancel) is alive, so the grace starts again.
+            self.deadline = Some(Instant::now() + CANCEL_GRACE);
+        }
         match read {
             Ok(0) => {
                 let e = Error::Closed(format!(
