@@ -10,5 +10,6 @@ mod common;
 mod connect;
 mod errors;
 mod failures;
+mod idle;
 mod query;
 mod types;

@@ -14,6 +14,8 @@
 //! dropped query's rows can never be mistaken for the next query's. A dropped query that was
 //! already sent still runs on the server, as with every PostgreSQL driver.
 
+mod idle;
+mod pending;
 mod query;
 mod startup;
 mod stream;
