@@ -316,6 +316,22 @@ impl PooledConnection {
         timed!(self, simple_query(sql))
     }
 
+    /// [`Connection::finish_pending`] under the query timeout: finishes what abandoned
+    /// commands (or a dropped transaction's queued `ROLLBACK`) left, so that
+    /// `transaction_status()` is current.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
+    /// conn.finish_pending().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn finish_pending(&mut self) -> Result<()> {
+        if !self.has_pending_replies() {
+            return Ok(());
+        }
+        timed!(self, finish_pending())
+    }
+
     /// [`Connection::batch_execute`] under the query timeout.
     ///
     /// ```no_run

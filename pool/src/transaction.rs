@@ -150,6 +150,8 @@ impl<'a> TransactionBuilder<'a> {
     /// ```
     pub async fn start(self) -> Result<Transaction<'a>> {
         let sql = self.sql();
+        // A transaction dropped earlier may have queued its ROLLBACK.
+        self.conn.finish_pending().await?;
         if self.conn.transaction_status() != TransactionStatus::Idle {
             return Err(Error::Driver(hyperdjango_pgwire::Error::Usage(
                 "a transaction is already open on this connection; use savepoint() to nest".into(),
@@ -306,6 +308,8 @@ impl Transaction<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn commit(mut self) -> Result<()> {
+        // A savepoint dropped inside may have queued its ROLLBACK TO.
+        self.conn.finish_pending().await?;
         if self.conn.transaction_status() == TransactionStatus::Failed {
             self.rollback_now().await?;
             return Err(Error::TransactionAborted);

@@ -11,5 +11,6 @@ mod connect;
 mod errors;
 mod failures;
 mod idle;
+mod pool;
 mod query;
 mod types;
