@@ -12,5 +12,6 @@ mod errors;
 mod failures;
 mod idle;
 mod pool;
+mod pool_faults;
 mod query;
 mod types;

@@ -43,7 +43,14 @@ pub async fn settled(pool: &Pool) -> hyperdjango_pool::Status {
 
 /// The pids of backends with this application_name, and how many are inside a transaction.
 pub async fn backends(app: &str) -> (Vec<i32>, usize) {
-    let mut admin = connect().await;
+    backends_at(&cluster().url(), app).await
+}
+
+/// [`backends`] on the server at `url`.
+pub async fn backends_at(url: &str, app: &str) -> (Vec<i32>, usize) {
+    let mut admin = hyperdjango_pgwire::Connection::connect_url(url)
+        .await
+        .unwrap_or_else(|e| panic!("admin connection: {e}"));
     let rows = admin
         .query(
             "SELECT pid, state FROM pg_stat_activity WHERE application_name = $1",
