@@ -98,16 +98,23 @@ async fn a_restart_under_load_fails_in_flight_queries_clearly_and_recovers() {
     let before = ok.load(Ordering::Relaxed);
     assert!(before > 0, "queries ran before the restart");
     let c = cluster.clone();
-    within(60, "the restart", tokio::task::spawn_blocking(move || c.restart()))
-        .await
-        .unwrap()
-        .unwrap();
+    within(
+        60,
+        "the restart",
+        tokio::task::spawn_blocking(move || c.restart()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         within(15, "a task to stop", t).await.unwrap();
     }
-    assert!(failed.load(Ordering::Relaxed) > 0, "in-flight queries failed");
+    assert!(
+        failed.load(Ordering::Relaxed) > 0,
+        "in-flight queries failed"
+    );
 
     // After the restart every query succeeds: 32 tasks at once, several each.
     let mut after = Vec::new();
@@ -126,7 +133,11 @@ async fn a_restart_under_load_fails_in_flight_queries_clearly_and_recovers() {
     let s = settled(&pool).await;
     assert!(s.size <= 8 && s.idle == s.size, "{s:?}");
     let (pids, in_tx) = backends_at(&cluster.url(), &app).await;
-    assert_eq!(pids.len(), s.size, "no leaked connection: {pids:?} vs {s:?}");
+    assert_eq!(
+        pids.len(),
+        s.size,
+        "no leaked connection: {pids:?} vs {s:?}"
+    );
     assert_eq!(in_tx, 0);
     assert!(pool.metrics().broken_discards > 0);
 }
@@ -184,7 +195,11 @@ fn signal(sig: &str, pids: &[u32]) {
 fn server_processes(postmaster: u32) -> Vec<u32> {
     let mut pids = vec![postmaster];
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
@@ -253,16 +268,26 @@ async fn a_frozen_server_gives_timeouts_and_the_pool_recovers_after_sigcont() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, Error::QueryTimeout { discarded: true, .. }),
+            matches!(
+                err,
+                Error::QueryTimeout {
+                    discarded: true,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("query timeout (300 ms"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
         // Further use of that connection fails at once.
         assert!(
-            within(1, "a query on a discarded connection", a.query("SELECT 3", &[]))
-                .await
-                .is_err()
+            within(
+                1,
+                "a query on a discarded connection",
+                a.query("SELECT 3", &[])
+            )
+            .await
+            .is_err()
         );
         drop(a);
 
@@ -279,7 +304,10 @@ async fn a_frozen_server_gives_timeouts_and_the_pool_recovers_after_sigcont() {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Exhausted { .. }), "{err:?}");
-        assert!(err.to_string().starts_with("pool exhausted after 4"), "{err}");
+        assert!(
+            err.to_string().starts_with("pool exhausted after 4"),
+            "{err}"
+        );
         assert!(started.elapsed() < Duration::from_secs(2));
     } // SIGCONT
 
@@ -334,7 +362,8 @@ async fn exhaustion_200_tasks_on_4_connections() {
             Err(e @ Error::Exhausted { .. }) => {
                 let shown = e.to_string();
                 assert!(
-                    shown.starts_with("pool exhausted after ") && shown.ends_with("(size 4, in use 4)"),
+                    shown.starts_with("pool exhausted after ")
+                        && shown.ends_with("(size 4, in use 4)"),
                     "{shown}"
                 );
                 timeouts += 1;
