@@ -35,7 +35,10 @@ pub mod testing;
 pub mod types;
 
 pub use config::{Config, ConfigError, Host, ProtocolVersion, SslMode};
-pub use conn::{CancelToken, Connection, NoticeHandler, default_notice_handler};
+pub use conn::{
+    CancelToken, Connection, NoticeHandler, Pipeline, QueryResult, RowStream, SyncMode,
+    default_notice_handler,
+};
 pub use db_error::{DbError, ErrorPosition, Severity};
 pub use error::{Error, Result};
 pub use proto::backend::{Notification, TransactionStatus};

@@ -192,8 +192,9 @@ impl PoolBuilder {
         self
     }
 
-    /// How long a query through the pool may run before it is cancelled
-    /// (`HYPERDJANGO_QUERY_TIMEOUT`); zero means no limit.
+    /// How long a command on a pooled connection may run before the driver cancels it on
+    /// the server (`HYPERDJANGO_QUERY_TIMEOUT`); zero means no limit. The connection stays
+    /// usable; the guard's methods report [`Error::QueryTimeout`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -277,22 +278,6 @@ impl PoolBuilder {
     /// ```
     pub fn reset_session(mut self, on: bool) -> Self {
         self.overrides.reset_session = Some(on);
-        self
-    }
-
-    /// After a query timeout, how long to wait for the server to confirm the cancellation
-    /// before the connection is discarded (default 5 s).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = hyperdjango_pool::PoolBuilder::new()
-    ///     .query_timeout_grace(Duration::from_secs(1))
-    ///     .config()?;
-    /// assert_eq!(config.query_timeout_grace(), Duration::from_secs(1));
-    /// # Ok::<(), hyperdjango_pool::Error>(())
-    /// ```
-    pub fn query_timeout_grace(mut self, grace: Duration) -> Self {
-        self.overrides.query_timeout_grace = Some(grace);
         self
     }
 

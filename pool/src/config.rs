@@ -142,7 +142,6 @@ pub(crate) struct Overrides {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) health_check_after: Option<Duration>,
     pub(crate) reset_session: Option<bool>,
-    pub(crate) query_timeout_grace: Option<Duration>,
     pub(crate) release_timeout: Option<Duration>,
     pub(crate) maintenance_interval: Option<Duration>,
 }
@@ -188,7 +187,6 @@ pub struct PoolConfig {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) health_check_after: Option<Duration>,
     pub(crate) reset_session: bool,
-    pub(crate) query_timeout_grace: Duration,
     pub(crate) release_timeout: Duration,
     pub(crate) maintenance_interval: Duration,
 }
@@ -235,18 +233,6 @@ impl PoolConfig {
         let pg_error = |what: &str, e: hyperdjango_pgwire::ConfigError| {
             ConfigError::new(format!("{what}: {}", e.message()))
         };
-        let connect = match &o.connect {
-            Some(ConnectSource::Config(c)) => (**c).clone(),
-            Some(ConnectSource::Url(url)) => {
-                let mut c = hyperdjango_pgwire::Config::parse(url)
-                    .map_err(|e| pg_error("the URL given to PoolBuilder::url", e))?;
-                c.apply_env(env)
-                    .map_err(|e| pg_error("the environment", e))?;
-                c
-            }
-            None => hyperdjango_pgwire::Config::from_env_with(env)
-                .map_err(|e| pg_error("the connection settings", e))?,
-        };
         let whole = |max: u64, meaning: &'static str| {
             move |var: &str, value: &str| env::whole(var, value, max, meaning)
         };
@@ -275,19 +261,22 @@ impl PoolConfig {
             secs(", 0 means no limit"),
             Duration::from_secs(3600),
         )?;
+        // These three are the driver's: checked here first (so that an error names the
+        // variable the pool's way), then the builder's or the environment's value goes into
+        // the connection settings; else the connection settings' own (from the URL) stand.
         let statement_cache_size = pick(
-            o.statement_cache_size.map(|n| n as u64),
+            o.statement_cache_size.map(|n| Some(n as u64)),
             env,
             STATEMENT_CACHE_SIZE,
-            whole(MAX_STATEMENT_CACHE, ", 0 disables the cache"),
-            256,
-        )? as usize;
+            |var, value| whole(MAX_STATEMENT_CACHE, ", 0 disables the cache")(var, value).map(Some),
+            None,
+        )?;
         let prepared_statements = pick(
-            o.prepared_statements,
+            o.prepared_statements.map(Some),
             env,
             PREPARED_STATEMENTS,
-            env::boolean,
-            true,
+            |var, value| env::boolean(var, value).map(Some),
+            None,
         )?;
         let connect_timeout = pick(
             o.connect_timeout,
@@ -297,12 +286,38 @@ impl PoolConfig {
             Duration::from_secs(10),
         )?;
         let query_timeout = pick(
-            o.query_timeout,
+            o.query_timeout.map(Some),
             env,
             QUERY_TIMEOUT,
-            ms(", 0 means no limit"),
-            Duration::ZERO,
+            |var, value| ms(", 0 means no limit")(var, value).map(Some),
+            None,
         )?;
+        let mut connect = match &o.connect {
+            Some(ConnectSource::Config(c)) => (**c).clone(),
+            Some(ConnectSource::Url(url)) => {
+                let mut c = hyperdjango_pgwire::Config::parse(url)
+                    .map_err(|e| pg_error("the URL given to PoolBuilder::url", e))?;
+                c.apply_env(env)
+                    .map_err(|e| pg_error("the environment", e))?;
+                c
+            }
+            None => hyperdjango_pgwire::Config::from_env_with(env)
+                .map_err(|e| pg_error("the connection settings", e))?,
+        };
+        if let Some(n) = statement_cache_size {
+            connect.statement_cache_size(n as usize);
+        }
+        if let Some(on) = prepared_statements {
+            connect.prepared_statements(on);
+        }
+        if let Some(limit) = query_timeout {
+            connect.query_timeout(limit);
+        }
+        // The driver's own connect timeout (per host, and for sending a CancelRequest)
+        // defaults to the pool's.
+        if connect.get_connect_timeout().is_none() && !connect_timeout.is_zero() {
+            connect.connect_timeout(connect_timeout);
+        }
         let acquire_timeout = pick(
             o.acquire_timeout,
             env,
@@ -337,21 +352,20 @@ impl PoolConfig {
             )));
         }
         Ok(PoolConfig {
-            connect,
             max_size,
             max_queries: (max_queries != 0).then_some(max_queries),
             max_lifetime: nonzero(max_lifetime),
-            statement_cache_size,
-            prepared_statements,
+            statement_cache_size: connect.get_statement_cache_size(),
+            prepared_statements: connect.get_prepared_statements(),
+            query_timeout: connect.get_query_timeout(),
             connect_timeout: nonzero(connect_timeout),
-            query_timeout: nonzero(query_timeout),
             acquire_timeout: nonzero(acquire_timeout),
             min_idle,
             idle_timeout: nonzero(idle_timeout),
             health_check_after: nonzero(health_check_after),
             reset_session: o.reset_session.unwrap_or(false),
-            query_timeout_grace: o.query_timeout_grace.unwrap_or(Duration::from_secs(5)),
             release_timeout: o.release_timeout.unwrap_or(Duration::from_secs(10)),
+            connect,
             maintenance_interval: o
                 .maintenance_interval
                 .filter(|d| !d.is_zero())
@@ -414,7 +428,7 @@ impl PoolConfig {
     }
 
     /// The per-connection statement cache capacity (`HYPERDJANGO_STATEMENT_CACHE_SIZE`);
-    /// 0 disables the cache. Carried for the driver's statement cache.
+    /// 0 disables the cache. Passed to the driver through [`connect`](Self::connect).
     ///
     /// ```
     /// let env = |n: &str| (n == "HYPERDJANGO_STATEMENT_CACHE_SIZE").then(|| "64".to_string());
@@ -426,8 +440,8 @@ impl PoolConfig {
         self.statement_cache_size
     }
 
-    /// Whether to use prepared statements (`HYPERDJANGO_PREPARED_STATEMENTS`). Carried for
-    /// the driver's statement cache; `false` suits transaction-pooling PgBouncer.
+    /// Whether to use prepared statements (`HYPERDJANGO_PREPARED_STATEMENTS`); `false` suits
+    /// transaction-pooling PgBouncer. Passed to the driver through [`connect`](Self::connect).
     ///
     /// ```
     /// let env = |n: &str| (n == "HYPERDJANGO_PREPARED_STATEMENTS").then(|| "off".to_string());
@@ -453,8 +467,10 @@ impl PoolConfig {
         self.connect_timeout
     }
 
-    /// How long a query run through the pool may take before it is cancelled
-    /// (`HYPERDJANGO_QUERY_TIMEOUT`); `None` when unlimited.
+    /// How long a query may take before it is cancelled on the server
+    /// (`HYPERDJANGO_QUERY_TIMEOUT`); `None` when unlimited. Passed to the driver through
+    /// [`connect`](Self::connect), which enforces it on every command of every connection
+    /// (and sets it as the session's `statement_timeout`).
     ///
     /// ```
     /// let config = hyperdjango_pool::PoolBuilder::new().env(|_| None).config()?;
@@ -526,19 +542,6 @@ impl PoolConfig {
     /// ```
     pub fn reset_session(&self) -> bool {
         self.reset_session
-    }
-
-    /// How long, after a query timeout, the pool waits for the server to confirm the
-    /// cancellation before it gives up on the connection and discards it.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = hyperdjango_pool::PoolBuilder::new().env(|_| None).config()?;
-    /// assert_eq!(config.query_timeout_grace(), Duration::from_secs(5));
-    /// # Ok::<(), hyperdjango_pool::Error>(())
-    /// ```
-    pub fn query_timeout_grace(&self) -> Duration {
-        self.query_timeout_grace
     }
 
     /// How long the background clean-up of a returned connection (drain, rollback, reset,

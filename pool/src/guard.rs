@@ -14,14 +14,16 @@
 //!
 //! # The query timeout
 //!
-//! The guard's query methods (which take precedence over the [`Connection`] methods that
-//! the guard also derefs to) count queries for rotation and enforce the query timeout (see
-//! [`crate::timeout`]). Calls made on the [`Connection`] itself, through `Deref`, are not
-//! under the timeout; each mutable use counts as one query.
+//! The pool hands `HYPERDJANGO_QUERY_TIMEOUT` to the driver (and so to every connection):
+//! a command that runs too long is cancelled on the server with a CancelRequest and the
+//! connection stays usable; if the server does not answer even the cancellation, the driver
+//! closes the connection and the pool discards it. The guard's query methods (which take
+//! precedence over the [`Connection`] methods that the guard also derefs to) report that as
+//! [`Error::QueryTimeout`] and count queries for rotation. Each mutable use of the
+//! [`Connection`] itself, through `Deref`, counts as one query.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyperdjango_pgwire::{
     Connection, Params, Row, SimpleQueryMessage, Statement, ToStatement, TransactionStatus, Type,
@@ -31,7 +33,6 @@ use crate::error::{Error, Result};
 use crate::live::Live;
 use crate::metrics::bump;
 use crate::pool::Shared;
-use crate::timeout::Outcome;
 
 /// What happens to a connection when its guard is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,33 +51,16 @@ pub(crate) enum Fate {
 const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
      UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
-/// Runs a `Connection` method under the pool's query timeout, counting it for rotation.
-macro_rules! timed {
+/// Runs a `Connection` method for the guard: counts it for rotation and turns the driver's
+/// query timeout into [`Error::QueryTimeout`].
+macro_rules! run {
     ($guard:expr, $method:ident($($arg:expr),*)) => {{
         let guard: &mut PooledConnection = $guard;
         match guard.begin_command() {
             Err(e) => Err(e),
-            Ok(None) => match guard.live_mut() {
-                Some(live) => live.conn.$method($($arg),*).await.map_err(Error::Driver),
-                None => Err(PooledConnection::gone()),
-            },
-            Ok(Some((limit, grace))) => {
-                let runtime = guard.shared.runtime.clone();
-                match guard.live_mut() {
-                    Some(live) => {
-                        let token = live.conn.cancel_token();
-                        let outcome = $crate::timeout::run(
-                            live.conn.$method($($arg),*),
-                            limit,
-                            grace,
-                            token,
-                            &runtime,
-                        )
-                        .await;
-                        guard.settle(outcome, limit)
-                    }
-                    None => Err(PooledConnection::gone()),
-                }
+            Ok(live) => {
+                let result = live.conn.$method($($arg),*).await;
+                guard.settle(result)
             }
         }
     }};
@@ -138,46 +122,36 @@ impl PooledConnection {
         ))
     }
 
-    /// Before a command: refuses on a discarded connection, counts the query, and returns
-    /// the timeout settings when a query timeout is configured.
-    pub(crate) fn begin_command(&mut self) -> Result<Option<(Duration, Duration)>> {
+    /// Before a command: refuses on a discarded connection and counts the query.
+    pub(crate) fn begin_command(&mut self) -> Result<&mut Live> {
         if self.fate == Fate::Broken {
             return Err(Error::Driver(hyperdjango_pgwire::Error::Closed(
-                "the connection was discarded after a query that could not be cancelled".into(),
+                "the connection was discarded by the pool".into(),
             )));
         }
-        let config = &self.shared.config;
-        let limits = config
-            .query_timeout
-            .map(|limit| (limit, config.query_timeout_grace));
         match self.live.as_mut() {
             Some(live) => {
                 live.queries += 1;
-                Ok(limits)
+                Ok(live)
             }
             None => Err(Self::gone()),
         }
     }
 
-    /// Turns a timed query's outcome into the caller's result.
-    pub(crate) fn settle<T>(&mut self, outcome: Outcome<T>, limit: Duration) -> Result<T> {
-        match outcome {
-            Outcome::Done(result) => result.map_err(Error::Driver),
-            Outcome::Cancelled => {
+    /// Turns a command's result into the caller's: the driver's query timeout becomes
+    /// [`Error::QueryTimeout`], saying whether the connection survived it.
+    pub(crate) fn settle<T>(&mut self, result: hyperdjango_pgwire::Result<T>) -> Result<T> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(hyperdjango_pgwire::Error::Timeout(message)) => {
+                let Some(limit) = self.shared.config.query_timeout else {
+                    return Err(Error::Driver(hyperdjango_pgwire::Error::Timeout(message)));
+                };
                 bump(&self.shared.counters.query_timeouts);
-                Err(Error::QueryTimeout {
-                    limit,
-                    discarded: false,
-                })
+                let discarded = self.live.as_ref().is_none_or(|l| l.conn.is_closed());
+                Err(Error::QueryTimeout { limit, discarded })
             }
-            Outcome::Stuck => {
-                bump(&self.shared.counters.query_timeouts);
-                self.fate = Fate::Broken;
-                Err(Error::QueryTimeout {
-                    limit,
-                    discarded: true,
-                })
-            }
+            Err(e) => Err(Error::Driver(e)),
         }
     }
 
@@ -223,7 +197,7 @@ impl PooledConnection {
         }
     }
 
-    /// [`Connection::query`] under the query timeout.
+    /// [`Connection::query`], counted for rotation.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
@@ -235,10 +209,10 @@ impl PooledConnection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, query(statement, params))
+        run!(self, query(statement, params))
     }
 
-    /// [`Connection::query_one`] under the query timeout.
+    /// [`Connection::query_one`], counted for rotation.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
@@ -249,10 +223,10 @@ impl PooledConnection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, query_one(statement, params))
+        run!(self, query_one(statement, params))
     }
 
-    /// [`Connection::query_opt`] under the query timeout.
+    /// [`Connection::query_opt`], counted for rotation.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
@@ -264,10 +238,10 @@ impl PooledConnection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, query_opt(statement, params))
+        run!(self, query_opt(statement, params))
     }
 
-    /// [`Connection::execute`] under the query timeout.
+    /// [`Connection::execute`], counted for rotation.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
@@ -278,10 +252,10 @@ impl PooledConnection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, execute(statement, params))
+        run!(self, execute(statement, params))
     }
 
-    /// [`Connection::prepare`] under the query timeout.
+    /// [`Connection::prepare`], counted for rotation.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
@@ -290,10 +264,10 @@ impl PooledConnection {
     /// # Ok(()) }
     /// ```
     pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        timed!(self, prepare(sql))
+        run!(self, prepare(sql))
     }
 
-    /// [`Connection::prepare_typed`] under the query timeout.
+    /// [`Connection::prepare_typed`], counted for rotation.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
@@ -302,10 +276,10 @@ impl PooledConnection {
     /// # Ok(()) }
     /// ```
     pub async fn prepare_typed(&mut self, sql: &str, types: &[Type]) -> Result<Statement> {
-        timed!(self, prepare_typed(sql, types))
+        run!(self, prepare_typed(sql, types))
     }
 
-    /// [`Connection::simple_query`] under the query timeout.
+    /// [`Connection::simple_query`], counted for rotation.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
@@ -313,26 +287,26 @@ impl PooledConnection {
     /// # Ok(()) }
     /// ```
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>> {
-        timed!(self, simple_query(sql))
+        run!(self, simple_query(sql))
     }
 
-    /// [`Connection::finish_pending`] under the query timeout: finishes what abandoned
-    /// commands (or a dropped transaction's queued `ROLLBACK`) left, so that
-    /// `transaction_status()` is current.
+    /// [`Connection::wait_idle`]: finishes what abandoned commands (or a dropped
+    /// transaction's queued `ROLLBACK`) left, and returns the true transaction status.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
-    /// conn.finish_pending().await?;
+    /// use hyperdjango_pgwire::TransactionStatus;
+    /// assert_eq!(conn.wait_idle().await?, TransactionStatus::Idle);
     /// # Ok(()) }
     /// ```
-    pub async fn finish_pending(&mut self) -> Result<()> {
-        if !self.has_pending_replies() {
-            return Ok(());
+    pub async fn wait_idle(&mut self) -> Result<TransactionStatus> {
+        if !self.is_busy() {
+            return Ok(self.transaction_status());
         }
-        timed!(self, finish_pending())
+        run!(self, wait_idle())
     }
 
-    /// [`Connection::batch_execute`] under the query timeout.
+    /// [`Connection::batch_execute`], counted for rotation.
     ///
     /// ```no_run
     /// # async fn f(conn: &mut hyperdjango_pool::PooledConnection) -> hyperdjango_pool::Result<()> {
@@ -340,7 +314,7 @@ impl PooledConnection {
     /// # Ok(()) }
     /// ```
     pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        timed!(self, batch_execute(sql))
+        run!(self, batch_execute(sql))
     }
 }
 
@@ -407,7 +381,7 @@ fn release(shared: &Arc<Shared>, live: Live, fate: Fate) {
     if live.expired(&shared.config, std::time::Instant::now()) {
         return shared.rotate(live);
     }
-    let needs_cleanup = live.conn.has_pending_replies()
+    let needs_cleanup = live.conn.is_busy()
         || live.conn.transaction_status() != TransactionStatus::Idle
         || shared.config.reset_session
         || shared.hooks.after_checkout.is_some();
@@ -453,8 +427,7 @@ impl Lease {
 /// Brings a returned connection back to idle: finish unread replies, roll back, reset,
 /// run the hook, and check the result.
 async fn cleanup(shared: &Shared, conn: &mut Connection) -> hyperdjango_pgwire::Result<()> {
-    conn.finish_pending().await?;
-    if conn.transaction_status() != TransactionStatus::Idle {
+    if conn.wait_idle().await? != TransactionStatus::Idle {
         conn.batch_execute("ROLLBACK").await?;
     }
     if shared.config.reset_session {
@@ -466,7 +439,7 @@ async fn cleanup(shared: &Shared, conn: &mut Connection) -> hyperdjango_pgwire::
     if let Some(hook) = &shared.hooks.after_checkout {
         hook(conn).await?;
     }
-    if conn.transaction_status() != TransactionStatus::Idle || conn.has_pending_replies() {
+    if conn.transaction_status() != TransactionStatus::Idle || conn.is_busy() {
         return Err(hyperdjango_pgwire::Error::Usage(
             "the after_checkout hook left the connection inside a transaction".into(),
         ));

@@ -15,8 +15,8 @@
 //!   opened in the background.
 //! - **Health**: every checkout checks, without a round trip, that the server has not
 //!   closed the connection; one idle for long is pinged first.
-//! - **Query timeout**: a query that runs too long is cancelled on the server and the
-//!   connection stays usable.
+//! - **Query timeout** (`HYPERDJANGO_QUERY_TIMEOUT`), handed to the driver, which cancels a
+//!   query that runs too long on the server; the connection stays usable.
 //! - **Transactions** with savepoints, isolation levels, rollback on drop and `on_commit`
 //!   callbacks ([`Transaction`]).
 //! - **LISTEN/NOTIFY** through a [`Listener`] that reconnects and reports gaps.
@@ -50,7 +50,6 @@ mod listener;
 mod live;
 mod metrics;
 mod pool;
-pub(crate) mod timeout;
 mod transaction;
 
 pub use builder::PoolBuilder;

@@ -151,7 +151,7 @@ impl<'a> TransactionBuilder<'a> {
     pub async fn start(self) -> Result<Transaction<'a>> {
         let sql = self.sql();
         // A transaction dropped earlier may have queued its ROLLBACK.
-        self.conn.finish_pending().await?;
+        self.conn.wait_idle().await?;
         if self.conn.transaction_status() != TransactionStatus::Idle {
             return Err(Error::Driver(hyperdjango_pgwire::Error::Usage(
                 "a transaction is already open on this connection; use savepoint() to nest".into(),
@@ -309,7 +309,7 @@ impl Transaction<'_> {
     /// ```
     pub async fn commit(mut self) -> Result<()> {
         // A savepoint dropped inside may have queued its ROLLBACK TO.
-        self.conn.finish_pending().await?;
+        self.conn.wait_idle().await?;
         if self.conn.transaction_status() == TransactionStatus::Failed {
             self.rollback_now().await?;
             return Err(Error::TransactionAborted);

@@ -1,5 +1,5 @@
-//! The driver's support for pools and transaction guards: `has_pending_replies`,
-//! `finish_pending`, `defer_statement`, `check_idle` and `wait_for_notification`.
+//! The driver's support for pools and transaction guards: `defer_statement` (with
+//! `is_busy` and `wait_idle`), `check_idle` and `wait_for_notification`.
 
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ async fn a_deferred_rollback_runs_before_the_next_command() {
     assert_eq!(conn.transaction_status(), TransactionStatus::InTransaction);
 
     conn.defer_statement("ROLLBACK").unwrap();
-    assert!(conn.has_pending_replies());
+    assert!(conn.is_busy());
     let n: i64 = conn
         .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
         .await
@@ -56,7 +56,7 @@ async fn a_deferred_rollback_runs_before_the_next_command() {
         .unwrap();
     assert_eq!(n, 0, "the insert was rolled back before the count");
     assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
-    assert!(!conn.has_pending_replies());
+    assert!(!conn.is_busy());
     conn.batch_execute(&format!("DROP TABLE \"{table}\""))
         .await
         .unwrap();
@@ -68,26 +68,26 @@ async fn deferred_statements_run_in_order_and_their_errors_are_discarded() {
     conn.defer_statement("SELECT 1/0").unwrap();
     conn.defer_statement("SET application_name = 'deferred_2'")
         .unwrap();
-    conn.finish_pending().await.unwrap();
-    assert!(!conn.has_pending_replies());
+    conn.wait_idle().await.unwrap();
+    assert!(!conn.is_busy());
     assert_eq!(conn.parameter("application_name"), Some("deferred_2"));
     // A bad statement is refused up front, without breaking the connection.
     assert!(conn.defer_statement("SELECT '\0'").is_err());
-    assert!(!conn.has_pending_replies());
+    assert!(!conn.is_busy());
     let row = conn.query_one("SELECT 7::int4", &[]).await.unwrap();
     assert_eq!(row.get::<_, i32>(0).unwrap(), 7);
 }
 
 #[tokio::test]
-async fn finish_pending_drains_an_abandoned_query() {
+async fn wait_idle_drains_an_abandoned_query() {
     let mut conn = connect().await;
     {
         let fut = conn.query("SELECT g FROM generate_series(1, 100000) g", &[]);
         // Polled once (the query is sent), then dropped.
         let _ = tokio::time::timeout(Duration::from_millis(1), fut).await;
     }
-    conn.finish_pending().await.unwrap();
-    assert!(!conn.has_pending_replies());
+    conn.wait_idle().await.unwrap();
+    assert!(!conn.is_busy());
     assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
     let row = conn.query_one("SELECT 'after'::text", &[]).await.unwrap();
     assert_eq!(row.get::<_, &str>(0).unwrap(), "after");

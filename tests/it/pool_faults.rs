@@ -242,7 +242,6 @@ async fn a_frozen_server_gives_timeouts_and_the_pool_recovers_after_sigcont() {
         .connect_timeout(Duration::from_millis(500))
         .acquire_timeout(Duration::from_secs(5))
         .query_timeout(Duration::from_millis(300))
-        .query_timeout_grace(Duration::from_millis(300))
         .health_check_after(Duration::from_millis(1))
         .build()
         .unwrap();
@@ -262,9 +261,10 @@ async fn a_frozen_server_gives_timeouts_and_the_pool_recovers_after_sigcont() {
     {
         let _frozen = Frozen::new(server_processes(postmaster));
 
-        // The query timeout: the cancel can't be confirmed, so the connection is discarded.
+        // The query timeout: the server answers not even the cancellation, so after the
+        // driver's grace period the connection is given up and discarded.
         let started = Instant::now();
-        let err = within(5, "the query timeout", a.query("SELECT 2", &[]))
+        let err = within(10, "the query timeout", a.query("SELECT 2", &[]))
             .await
             .unwrap_err();
         assert!(
@@ -278,7 +278,7 @@ async fn a_frozen_server_gives_timeouts_and_the_pool_recovers_after_sigcont() {
             "{err:?}"
         );
         assert!(err.to_string().contains("query timeout (300 ms"), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(started.elapsed() < Duration::from_secs(8));
         // Further use of that connection fails at once.
         assert!(
             within(
@@ -295,8 +295,16 @@ async fn a_frozen_server_gives_timeouts_and_the_pool_recovers_after_sigcont() {
         let err = within(5, "the connect timeout", pool.acquire())
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::ConnectTimeout(_)), "{err:?}");
-        assert!(err.to_string().contains("connect timeout (500 ms"), "{err}");
+        // The pool's timeout or the driver's (the pool passes it on), whichever fires first.
+        assert!(
+            matches!(err, Error::ConnectTimeout(_) | Error::Connect(_)) && err.is_timeout(),
+            "{err:?}"
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.contains("connect timeout (500 ms") || shown.contains("connect_timeout (0.5 s)"),
+            "{shown}"
+        );
 
         // The acquire timeout fires although the connect it waits for hangs.
         let started = Instant::now();
@@ -520,7 +528,7 @@ async fn ten_thousand_random_cancellations_leave_no_leak_no_open_transaction_no_
     for i in 0..s.size as i64 {
         let mut conn = pool.acquire().await.unwrap();
         assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
-        assert!(!conn.has_pending_replies());
+        assert!(!conn.is_busy());
         marked_query(&mut conn, -i - 1).await.unwrap();
         all.push(conn);
     }

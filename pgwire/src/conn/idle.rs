@@ -22,8 +22,8 @@ impl Connection {
     /// a connection before handing it out at no cost: no round trip, usually no system call
     /// (the runtime already knows whether the socket is readable).
     ///
-    /// While a command is unfinished (see
-    /// [`has_pending_replies`](Connection::has_pending_replies)) unread input is expected,
+    /// While a command is unfinished (see [`is_busy`](Connection::is_busy)) unread input is
+    /// expected,
     /// so nothing is read and only an already known failure is reported.
     ///
     /// ```no_run
@@ -38,7 +38,7 @@ impl Connection {
         if let Some(why) = &self.broken {
             return Err(Error::Closed(why.clone()));
         }
-        if self.has_pending_replies() {
+        if self.is_busy() {
             return Ok(());
         }
         let mut eof = false;
@@ -107,7 +107,7 @@ impl Connection {
         if let Some(n) = self.notifications.pop_front() {
             return Ok(n);
         }
-        self.finish_pending().await?;
+        self.wait_idle().await?;
         loop {
             // Not `read_message`: it queues notifications and keeps reading.
             match split_frame(&mut self.read_buf) {
