@@ -36,8 +36,9 @@ pub mod types;
 
 pub use config::{Config, ConfigError, Host, ProtocolVersion, SslMode};
 pub use conn::{
-    CancelToken, Connection, NoticeHandler, Pipeline, QueryResult, RowStream, SyncMode,
-    default_notice_handler,
+    BinaryCopyInWriter, BinaryCopyOutReader, CancelToken, Connection, CopyIn, CopyOut,
+    NoticeHandler, Pipeline, QueryResult, RowStream, SyncMode, default_notice_handler,
+    quote_identifier,
 };
 pub use db_error::{DbError, ErrorPosition, Severity};
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hyperdjango_pgwire::{Config, Connection, Notification};
+use hyperdjango_pgwire::{Config, Connection, Notification, quote_identifier};
 
 use crate::error::{Error, Result};
 
@@ -56,11 +56,6 @@ impl std::fmt::Debug for Listener {
             .field("connected", &self.conn.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// Quotes an identifier: `"` + the name with `"` doubled + `"`.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
@@ -141,7 +136,7 @@ impl Listener {
                 .await
                 .map_err(Error::Connect)?;
             for channel in &self.channels {
-                conn.batch_execute(&format!("LISTEN {}", quote_ident(channel)))
+                conn.batch_execute(&format!("LISTEN {}", quote_identifier(channel)?))
                     .await?;
             }
             Ok(conn)
@@ -163,10 +158,10 @@ impl Listener {
     /// # Ok(()) }
     /// ```
     pub async fn listen(&mut self, channel: &str) -> Result<()> {
+        let sql = format!("LISTEN {}", quote_identifier(channel)?);
         if !self.is_connected() {
             self.conn = Some(self.connect().await?);
         }
-        let sql = format!("LISTEN {}", quote_ident(channel));
         match self.conn.as_mut() {
             Some(conn) => conn.batch_execute(&sql).await?,
             None => return Err(Error::Closed),
@@ -187,7 +182,7 @@ impl Listener {
     pub async fn unlisten(&mut self, channel: &str) -> Result<()> {
         self.channels.retain(|c| c != channel);
         if let Some(conn) = self.conn.as_mut() {
-            conn.batch_execute(&format!("UNLISTEN {}", quote_ident(channel)))
+            conn.batch_execute(&format!("UNLISTEN {}", quote_identifier(channel)?))
                 .await?;
         }
         Ok(())
@@ -240,15 +235,5 @@ impl Listener {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(super::quote_ident("jobs"), "\"jobs\"");
-        assert_eq!(super::quote_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(super::quote_ident("Mixed Case"), "\"Mixed Case\"");
     }
 }

@@ -8,6 +8,7 @@ mod auth;
 mod cancel_safety;
 mod common;
 mod connect;
+mod copy;
 mod errors;
 mod failures;
 mod idle;

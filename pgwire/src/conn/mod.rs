@@ -15,6 +15,7 @@
 //! already sent still runs on the server, as with every PostgreSQL driver.
 
 mod cache;
+mod copy;
 mod deferred;
 mod extended;
 mod idle;
@@ -35,6 +36,7 @@ use tokio::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub use self::copy::{BinaryCopyInWriter, BinaryCopyOutReader, CopyIn, CopyOut, quote_identifier};
 pub use self::extended::Params;
 pub use self::pipeline::{Pipeline, QueryResult, SyncMode};
 pub use self::row_stream::RowStream;
@@ -121,6 +123,8 @@ pub struct Connection {
     open_batch: bool,
     /// A portal stream's cycle is open: no Sync sent yet (see `row_stream`).
     open_portal: bool,
+    /// A COPY FROM STDIN is in progress (see `copy`).
+    copy_in_open: bool,
     /// The name of a statement `prepare` sent but has not seen confirmed or refused.
     preparing: Option<Arc<str>>,
 }
@@ -165,6 +169,7 @@ impl Connection {
             cancel_sent: false,
             open_batch: false,
             open_portal: false,
+            copy_in_open: false,
             preparing: None,
         }
     }
@@ -201,7 +206,11 @@ impl Connection {
     /// Whether a command is still in flight: a dropped query future whose replies have not
     /// been read, or bytes not yet written. The next command settles it first.
     pub fn is_busy(&self) -> bool {
-        self.pending_syncs > 0 || !self.write_buf.is_empty() || self.open_batch || self.open_portal
+        self.pending_syncs > 0
+            || !self.write_buf.is_empty()
+            || self.open_batch
+            || self.open_portal
+            || self.copy_in_open
     }
 
     /// Settles whatever abandoned commands left behind (as the next command would) and
@@ -443,8 +452,10 @@ impl Connection {
             let _ = self.stream.shutdown().await;
             return Err(self.fail(e));
         }
-        // A portal stream dropped mid-way: close the portal and end its cycle.
+        // A portal stream dropped mid-way: close the portal and end its cycle. A COPY writer
+        // dropped before finishing: abort the COPY.
         self.abandon_portal();
+        self.abandon_copy_in();
         if self.pending_syncs > 0 || !self.write_buf.is_empty() {
             self.drain().await?;
         }

@@ -156,6 +156,20 @@ impl FieldDescription {
     pub fn format(&self) -> i16 {
         self.format
     }
+    /// A binary-format description for a column known only by name and type (the rows of a
+    /// binary COPY, for example).
+    pub fn synthetic(name: String, type_oid: Oid) -> FieldDescription {
+        FieldDescription {
+            name,
+            table_oid: 0,
+            column_id: 0,
+            type_oid,
+            type_size: -1,
+            type_modifier: -1,
+            format: 1,
+        }
+    }
+
     /// Returns a copy with the format set (the Describe of a statement reports text; the
     /// connection records the format it asks for in Bind).
     pub fn with_format(mut self, format: i16) -> Self {
