@@ -50,3 +50,9 @@ pub use types::{FromSql, ToSql, Type};
 
 /// The parameter list type of the query methods.
 pub use conn::Params;
+
+/// What the crate's macros refer to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes::BytesMut;
+}

@@ -137,18 +137,22 @@ impl Connection {
             .await?;
         let mut found = Vec::with_capacity(rows.len());
         for row in &rows {
-            found.push((
-                row.get::<_, String>(0)?,
-                Type::from_oid(row.get::<_, u32>(1)?),
-            ));
+            found.push((row.get::<_, String>(0)?, row.get::<_, u32>(1)?));
         }
+        // Columns of types defined in the database (enums, domains, ...) need their
+        // descriptions for the values' `accepts` and encoding.
+        self.resolve_oids(found.iter().map(|(_, oid)| *oid)).await?;
+        let found: Vec<(String, Type)> = found
+            .into_iter()
+            .map(|(name, oid)| (name, self.type_of(oid)))
+            .collect();
         columns
             .iter()
             .map(|c| {
                 found
                     .iter()
                     .find(|(name, _)| name == c)
-                    .map(|(_, ty)| *ty)
+                    .map(|(_, ty)| ty.clone())
                     .ok_or_else(|| Error::Usage(format!("table {quoted} has no column \"{c}\"")))
             })
             .collect()
@@ -380,7 +384,8 @@ fn encode_tuple(buf: &mut BytesMut, row: &[&(dyn ToSql + Sync)], types: &[Type])
             .map_err(|_| Error::Usage(format!("{} columns are too many for COPY", row.len())))?,
     );
     for (i, (value, ty)) in row.iter().zip(types).enumerate() {
-        if !value.accepts(*ty) {
+        // Domains are checked and encoded as their base type.
+        if !value.accepts(ty.base()) {
             return Err(Error::Param {
                 index: i + 1,
                 message: format!(
@@ -391,7 +396,7 @@ fn encode_tuple(buf: &mut BytesMut, row: &[&(dyn ToSql + Sync)], types: &[Type])
         }
         let len_at = buf.len();
         buf.put_i32(0);
-        let is_null = value.to_sql(*ty, buf).map_err(|e| Error::Param {
+        let is_null = value.to_sql(ty.base(), buf).map_err(|e| Error::Param {
             index: i + 1,
             message: format!("cannot encode Rust type {} as {ty}: {e}", value.rust_type()),
         })?;
@@ -499,7 +504,10 @@ impl<'c> BinaryCopyOutReader<'c> {
         let columns = types
             .iter()
             .enumerate()
-            .map(|(i, ty)| FieldDescription::synthetic(format!("column{}", i + 1), ty.oid()))
+            .map(|(i, ty)| {
+                let field = FieldDescription::synthetic(format!("column{}", i + 1), ty.oid());
+                Column::new(field, ty.clone())
+            })
             .collect();
         BinaryCopyOutReader {
             out,

@@ -131,7 +131,7 @@ impl Connection {
                 }
                 let types = stmt.params();
                 check_params(types, params)?;
-                encode_bind(buf, stmt.name(), params, types.iter().copied())?;
+                encode_bind(buf, stmt.name(), params, types.iter().map(Type::base))?;
                 frontend::execute("", max_rows, buf)?;
                 return Ok(Plan::Known {
                     columns: stmt.columns_arc().clone(),
@@ -144,7 +144,7 @@ impl Connection {
         let oids: ParamOids = types.iter().map(Type::oid).collect();
         if !self.cache.is_enabled() {
             frontend::parse("", sql, &oids, buf)?;
-            encode_bind(buf, "", params, types.iter().copied())?;
+            encode_bind(buf, "", params, types.iter())?;
             frontend::describe(Target::Portal, "", buf)?;
             frontend::execute("", max_rows, buf)?;
             return Ok(Plan::Describe { parse: None });
@@ -152,7 +152,7 @@ impl Connection {
         let key = StatementCache::key(sql, &oids);
         if let Some(hit) = self.cache.get(key, sql, &oids) {
             let (name, columns) = (hit.name.clone(), hit.columns.clone());
-            encode_bind(buf, &name, params, types.iter().copied())?;
+            encode_bind(buf, &name, params, types.iter())?;
             frontend::execute("", max_rows, buf)?;
             return Ok(Plan::Known {
                 columns,
@@ -166,7 +166,7 @@ impl Connection {
             .find(|p| p.key == key && &*p.sql == sql && p.oids == oids)
         {
             let name = p.name.clone();
-            encode_bind(buf, &name, params, types.iter().copied())?;
+            encode_bind(buf, &name, params, types.iter())?;
             frontend::describe(Target::Portal, "", buf)?;
             frontend::execute("", max_rows, buf)?;
             return Ok(Plan::Describe { parse: None });
@@ -174,7 +174,7 @@ impl Connection {
         self.next_statement += 1;
         let name: Arc<str> = Arc::from(format!("hd{}", self.next_statement));
         frontend::parse(&name, sql, &oids, buf)?;
-        encode_bind(buf, &name, params, types.iter().copied())?;
+        encode_bind(buf, &name, params, types.iter())?;
         frontend::describe(Target::Portal, "", buf)?;
         frontend::execute("", max_rows, buf)?;
         self.pending_parses.push(PendingParse {
@@ -237,7 +237,7 @@ impl Connection {
                 Message::BindComplete | Message::CloseComplete => {}
                 Message::ParseComplete => parsed = true,
                 Message::RowDescription(fields) => {
-                    columns = Some(fields.into());
+                    columns = Some(self.type_cache.columns(fields));
                     described = true;
                 }
                 Message::NoData => {
@@ -375,7 +375,8 @@ fn check_params(types: &[Type], params: Params<'_>) -> Result<()> {
         });
     }
     for (i, (p, ty)) in params.iter().zip(types).enumerate() {
-        if !p.accepts(*ty) {
+        // Domains are checked and encoded as their base type.
+        if !p.accepts(ty.base()) {
             return Err(Error::Param {
                 index: i + 1,
                 message: format!(
@@ -398,11 +399,11 @@ pub(crate) fn is_stale_statement(e: &DbError) -> bool {
 }
 
 /// Appends a Bind of `statement` with `params` encoded as `types`, binary in and out.
-pub(crate) fn encode_bind(
+pub(crate) fn encode_bind<'t>(
     buf: &mut BytesMut,
     statement: &str,
     params: Params<'_>,
-    types: impl Iterator<Item = Type>,
+    types: impl Iterator<Item = &'t Type>,
 ) -> Result<()> {
     let mut bind = Bind::begin(buf, "", statement, &[Format::Binary], params.len())?;
     for (i, (p, ty)) in params.iter().zip(types).enumerate() {

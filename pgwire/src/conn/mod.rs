@@ -24,6 +24,7 @@ mod query;
 mod row_stream;
 mod socket;
 mod startup;
+mod type_cache;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -109,6 +110,8 @@ pub struct Connection {
     notifications: VecDeque<Notification>,
     next_statement: u64,
     close_queue: Arc<CloseQueue>,
+    /// Types defined in the database, looked up by OID (see `type_cache`).
+    type_cache: type_cache::TypeCache,
     cache: cache::StatementCache,
     /// Parses for the statement cache that were sent but not yet confirmed.
     pending_parses: Vec<cache::PendingParse>,
@@ -162,6 +165,7 @@ impl Connection {
             notifications: VecDeque::new(),
             next_statement: 0,
             close_queue: Arc::new(CloseQueue::default()),
+            type_cache: type_cache::TypeCache::default(),
             cache: cache::StatementCache::new(0, false),
             pending_parses: Vec::new(),
             query_timeout: None,

@@ -374,6 +374,10 @@ impl<'c> Pipeline<'c> {
         if atomic {
             conn.read_through_ready(&mut None).await?;
         }
+        // Column types defined in the database are looked up once the connection is idle.
+        for result in results.iter_mut().flatten() {
+            conn.resolve_rows(&mut result.rows).await?;
+        }
         Ok(results)
     }
 }

@@ -63,6 +63,21 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
+        let mut rows = self.query_unresolved(statement, params).await?;
+        self.resolve_rows(&mut rows).await?;
+        Ok(rows)
+    }
+
+    /// [`Connection::query`] without looking up the types of the columns (the type lookup
+    /// itself runs through this).
+    pub(super) async fn query_unresolved<S>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>>
+    where
+        S: ToStatement + ?Sized,
+    {
         let mut sink = Collect(Vec::new());
         self.run(statement, params, &mut sink).await?;
         Ok(sink.0)
@@ -81,6 +96,7 @@ impl Connection {
     {
         let mut sink = First(None, 0);
         self.run(statement, params, &mut sink).await?;
+        let sink = First(self.resolve_row(sink.0).await?, sink.1);
         match sink {
             First(Some(row), 1) => Ok(row),
             First(_, got) => Err(Error::RowCount {
@@ -104,6 +120,7 @@ impl Connection {
     {
         let mut sink = First(None, 0);
         self.run(statement, params, &mut sink).await?;
+        let sink = First(self.resolve_row(sink.0).await?, sink.1);
         match sink {
             First(row, 0 | 1) => Ok(row),
             First(_, got) => Err(Error::RowCount {
@@ -187,17 +204,19 @@ impl Connection {
         if let Some(e) = error {
             return Err(e);
         }
-        let params = params
-            .unwrap_or_default()
-            .into_iter()
-            .map(Type::from_oid)
-            .collect();
+        let params = params.unwrap_or_default();
+        let columns = columns.unwrap_or_default();
+        // Types defined in the database are looked up once per connection.
+        self.resolve_statement_types(&name, &params, &columns)
+            .await?;
+        let params = params.into_iter().map(|oid| self.type_of(oid)).collect();
         // Rows of this statement will be requested in binary.
-        let columns: Arc<[Column]> = columns
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.with_format(Format::Binary as i16))
-            .collect();
+        let columns: Arc<[Column]> = self.type_cache.columns(
+            columns
+                .into_iter()
+                .map(|c| c.with_format(Format::Binary as i16))
+                .collect(),
+        );
         Ok(Statement::new(
             name,
             self.id,
@@ -271,7 +290,7 @@ impl Connection {
         loop {
             match self.read_message().await? {
                 Message::RowDescription(fields) => {
-                    let c: Arc<[Column]> = fields.into();
+                    let c: Arc<[Column]> = self.type_cache.columns(fields);
                     out.push(SimpleQueryMessage::RowDescription(c.clone()));
                     columns = Some(c);
                 }

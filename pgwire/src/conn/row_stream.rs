@@ -193,7 +193,9 @@ impl RowStream<'_> {
                 Message::ParseComplete => self.parsed = true,
                 Message::BindComplete | Message::CloseComplete => {}
                 Message::RowDescription(fields) => {
-                    self.columns = Some(fields.into());
+                    // Types met for the first time stay unresolved in a stream: the lookup
+                    // would need a round trip in the middle of it.
+                    self.columns = Some(conn.type_cache.columns(fields));
                     self.described = true;
                 }
                 Message::NoData => {
