@@ -16,7 +16,9 @@
 
 mod cache;
 mod copy;
+mod deferred;
 mod extended;
+mod idle;
 mod pipeline;
 mod query;
 mod row_stream;
