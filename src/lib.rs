@@ -4,7 +4,7 @@
 //! This facade re-exports the workspace's crates:
 //!
 //! - [`pgwire`]: the zero-copy, binary-protocol PostgreSQL driver;
-//! - [`pool`]: the connection pool (in progress);
+//! - [`pool`]: the connection pool ([`Pool`]);
 //! - [`orm`]: models and QuerySets declared with `macro_rules!` (in progress).
 //!
 //! The driver's main types are also re-exported at the top level.
@@ -24,6 +24,7 @@
 pub use hyperdjango_orm as orm;
 pub use hyperdjango_pgwire as pgwire;
 pub use hyperdjango_pool as pool;
+pub use hyperdjango_pool::Pool;
 
 pub use hyperdjango_pgwire::{
     CancelToken, Column, Config, Connection, DbError, Error, FromSql, Notification, Result, Row,

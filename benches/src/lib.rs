@@ -47,8 +47,6 @@ pub const W2_QUERIES: i32 = 100;
 pub const W5_ROWS: usize = 10_000;
 /// Rows of the W6 table.
 pub const W6_ROWS: u64 = 1_000;
-/// Rows per multi-row `INSERT ... VALUES` statement (5 parameters a row).
-pub const MULTI_ROW_CHUNK: usize = 1_000;
 
 /// W3: 100k rows of int4, int8, text, float8, bool, timestamptz.
 pub const W3_SQL: &str = "SELECT i4, i8, t, f8, b, ts FROM bench_w3";
@@ -323,26 +321,6 @@ impl Default for W5Data {
     }
 }
 
-/// The multi-row `INSERT ... VALUES ($1, ..), .. ` statement for `rows` rows of `bench_w5`.
-pub fn multi_row_insert_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO bench_w5 (id, n, s, f, b) VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        let p = r * 5;
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5
-        ));
-    }
-    sql
-}
-
 /// Checksum helpers: every driver folds the same values in the same order.
 pub mod checksum {
     /// Folds one value into `acc`.
@@ -395,39 +373,6 @@ pub mod checksum {
         }
         a = add(a, data.len() as u64);
         add(a, u64::from(data.first().copied().unwrap_or(0)))
-    }
-}
-
-/// Decodes a one-dimensional binary `int4[]` (no NULL elements): the bench-local stand-in
-/// for the array support hyperdjango does not have yet. It does what tokio-postgres's and
-/// sqlx's `Vec<i32>` decoders do.
-pub fn decode_int4_array(raw: &[u8]) -> Result<Vec<i32>> {
-    fn be_i32(raw: &[u8], at: usize) -> Result<i32> {
-        let b: [u8; 4] = raw.get(at..at + 4).ok_or("int4[]: truncated")?.try_into()?;
-        Ok(i32::from_be_bytes(b))
-    }
-    let ndim = be_i32(raw, 0)?;
-    let elem_oid = be_i32(raw, 8)?;
-    if elem_oid != 23 {
-        return Err(format!("int4[]: element oid {elem_oid}").into());
-    }
-    match ndim {
-        0 => Ok(Vec::new()),
-        1 => {
-            let len = usize::try_from(be_i32(raw, 12)?)?;
-            let mut out = Vec::with_capacity(len);
-            let mut at = 20;
-            for _ in 0..len {
-                let n = be_i32(raw, at)?;
-                if n != 4 {
-                    return Err("int4[]: NULL or bad element".into());
-                }
-                out.push(be_i32(raw, at + 4)?);
-                at += 8;
-            }
-            Ok(out)
-        }
-        _ => Err(format!("int4[]: {ndim} dimensions").into()),
     }
 }
 
@@ -528,19 +473,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn int4_array_decoder() {
-        // '{7,-1}'::int4[] in binary.
-        let mut raw = Vec::new();
-        for v in [1i32, 0, 23, 2, 1, 4, 7, 4, -1] {
-            raw.extend_from_slice(&v.to_be_bytes());
-        }
-        assert_eq!(decode_int4_array(&raw).unwrap(), vec![7, -1]);
-        let empty: Vec<u8> = [0i32, 0, 23].iter().flat_map(|v| v.to_be_bytes()).collect();
-        assert!(decode_int4_array(&empty).unwrap().is_empty());
-        assert!(decode_int4_array(&raw[..30]).is_err());
-    }
-
-    #[test]
     fn cpu_time_grows() {
         let Some(a) = process_cpu_ns() else {
             return; // no /proc here
@@ -550,14 +482,6 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
         }
         assert!(process_cpu_ns().unwrap() > a, "{x}");
-    }
-
-    #[test]
-    fn multi_row_sql() {
-        assert_eq!(
-            multi_row_insert_sql(2),
-            "INSERT INTO bench_w5 (id, n, s, f, b) VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10)"
-        );
     }
 
     #[test]

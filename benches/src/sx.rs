@@ -2,8 +2,9 @@
 //! `PgConnection` (prepared once and kept in the connection's statement cache, binary results),
 //! `UNNEST` of array parameters for bulk inserts, and `copy_in_raw` for COPY.
 
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgConnection;
 use sqlx::postgres::types::Oid;
-use sqlx::postgres::{PgConnection, PgTypeInfo, PgValueRef, Postgres};
 use sqlx::{Connection, Row};
 
 use crate::{
@@ -31,21 +32,6 @@ pub fn note(w: Workload) -> Option<&'static str> {
             "copy_in_raw with text-format COPY formatted by the bench (no typed binary writer)",
         ),
         _ => None,
-    }
-}
-
-/// A `timestamptz` as raw microseconds since 2000-01-01 (what [`crate::hd::Micros`] reads).
-pub struct Micros(pub i64);
-
-impl sqlx::Type<Postgres> for Micros {
-    fn type_info() -> PgTypeInfo {
-        PgTypeInfo::with_oid(Oid(1184))
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Postgres> for Micros {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        Ok(Micros(i64::from_be_bytes(value.as_bytes()?.try_into()?)))
     }
 }
 
@@ -103,7 +89,7 @@ impl Sx {
                 let rows = sqlx::query(W3_SQL).fetch_all(&mut *conn).await?;
                 let mut sum = 0;
                 for row in &rows {
-                    let ts: Micros = row.try_get(5)?;
+                    let ts: DateTime<Utc> = row.try_get(5)?;
                     sum = checksum::w3(
                         sum,
                         row.try_get(0)?,
@@ -111,7 +97,7 @@ impl Sx {
                         row.try_get(2)?,
                         row.try_get(3)?,
                         row.try_get(4)?,
-                        ts.0,
+                        ts.timestamp_micros(),
                     );
                 }
                 Ok(Outcome {

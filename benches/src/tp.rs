@@ -2,12 +2,12 @@
 //! statements (binary results), the connection future spawned on the runtime, and its implicit
 //! pipelining (several futures in flight on one client) for batches.
 
-use std::error::Error as StdError;
 use std::pin::pin;
 
+use chrono::{DateTime, Utc};
 use futures_util::future::try_join_all;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{FromSql, ToSql, Type};
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::{
@@ -25,18 +25,6 @@ pub fn note(w: Workload) -> Option<&'static str> {
         ),
         Workload::W5Copy => Some("binary COPY with binary_copy::BinaryCopyInWriter"),
         _ => None,
-    }
-}
-
-/// A `timestamptz` as raw microseconds since 2000-01-01 (what [`crate::hd::Micros`] reads).
-pub struct Micros(pub i64);
-
-impl<'a> FromSql<'a> for Micros {
-    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
-        Ok(Micros(i64::from_be_bytes(raw.try_into()?)))
-    }
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::TIMESTAMPTZ
     }
 }
 
@@ -108,7 +96,7 @@ impl Tp {
                 let rows = self.client.query(&self.w3, &[]).await?;
                 let mut sum = 0;
                 for row in &rows {
-                    let ts: Micros = row.try_get(5)?;
+                    let ts: DateTime<Utc> = row.try_get(5)?;
                     sum = checksum::w3(
                         sum,
                         row.try_get(0)?,
@@ -116,7 +104,7 @@ impl Tp {
                         row.try_get(2)?,
                         row.try_get(3)?,
                         row.try_get(4)?,
-                        ts.0,
+                        ts.timestamp_micros(),
                     );
                 }
                 Ok(Outcome {

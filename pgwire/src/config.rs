@@ -65,6 +65,9 @@
 //! | `client_encoding` | | only `UTF8`: the driver always speaks UTF-8 |
 //! | `keepalives` | | `0` or `1`; accepted for compatibility and ignored |
 //! | `scram_max_iterations` | | hyperdjango extension: the most SCRAM iterations a server may ask for (a whole number >= 1; default 600000) |
+//! | `statement_cache_size` | `HYPERDJANGO_STATEMENT_CACHE_SIZE` | hyperdjango extension: prepared statements cached per connection (default 256; 0 = no cache) |
+//! | `prepared_statements` | `HYPERDJANGO_PREPARED_STATEMENTS` | hyperdjango extension: `false` uses only unnamed statements, for PgBouncer's transaction pooling (default true) |
+//! | `query_timeout` | `HYPERDJANGO_QUERY_TIMEOUT` | hyperdjango extension: per-query timeout in milliseconds, also sent as `statement_timeout` (default 0 = none) |
 //!
 //! [`Config::from_env`] reads `HYPER_DATABASE_URL` (a URL or key=value string) if it is set,
 //! then fills the remaining gaps from the `PG*` variables above. Environment values are
@@ -79,6 +82,9 @@ use std::time::Duration;
 
 /// The port used when none is configured.
 const DEFAULT_PORT: u16 = 5432;
+/// The default for [`Config::get_statement_cache_size`].
+pub const DEFAULT_STATEMENT_CACHE_SIZE: usize = 256;
+
 /// The default for [`Config::get_scram_max_iterations`].
 const DEFAULT_SCRAM_MAX_ITERATIONS: u32 = 600_000;
 /// Where to look for the server's Unix socket when no host is configured, in order.
@@ -109,6 +115,9 @@ const PARAMS: &[&str] = &[
     "client_encoding",
     "keepalives",
     "scram_max_iterations",
+    "statement_cache_size",
+    "prepared_statements",
+    "query_timeout",
 ];
 
 /// The environment variables [`Config::apply_env`] reads, and the parameter each one sets.
@@ -129,6 +138,9 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("PGTARGETSESSIONATTRS", "target_session_attrs"),
     ("PGMINPROTOCOLVERSION", "min_protocol_version"),
     ("PGMAXPROTOCOLVERSION", "max_protocol_version"),
+    ("HYPERDJANGO_STATEMENT_CACHE_SIZE", "statement_cache_size"),
+    ("HYPERDJANGO_PREPARED_STATEMENTS", "prepared_statements"),
+    ("HYPERDJANGO_QUERY_TIMEOUT", "query_timeout"),
 ];
 
 /// A place to connect to.
@@ -447,6 +459,10 @@ pub struct Config {
     min_protocol_version: Option<ProtocolVersion>,
     max_protocol_version: Option<ProtocolVersion>,
     scram_max_iterations: Option<u32>,
+    statement_cache_size: Option<usize>,
+    prepared_statements: Option<bool>,
+    /// `Some(Duration::ZERO)` means "explicitly no timeout".
+    query_timeout: Option<Duration>,
 }
 
 /// Shows every field, with the password as `"<redacted>"`.
@@ -481,6 +497,9 @@ impl fmt::Debug for Config {
             .field("min_protocol_version", &self.min_protocol_version)
             .field("max_protocol_version", &self.max_protocol_version)
             .field("scram_max_iterations", &self.scram_max_iterations)
+            .field("statement_cache_size", &self.statement_cache_size)
+            .field("prepared_statements", &self.prepared_statements)
+            .field("query_timeout", &self.query_timeout)
             .finish()
     }
 }
@@ -887,6 +906,83 @@ impl Config {
     pub fn scram_max_iterations(&mut self, iterations: u32) -> &mut Config {
         self.scram_max_iterations = Some(iterations);
         self
+    }
+
+    /// Sets how many prepared statements each connection keeps in its LRU cache
+    /// (`HYPERDJANGO_STATEMENT_CACHE_SIZE`, default 256). 0 disables the cache: every query
+    /// then uses the unnamed statement.
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::Config;
+    ///
+    /// let mut cfg = Config::new();
+    /// cfg.statement_cache_size(1024);
+    /// assert_eq!(cfg.get_statement_cache_size(), 1024);
+    /// ```
+    pub fn statement_cache_size(&mut self, size: usize) -> &mut Config {
+        self.statement_cache_size = Some(size);
+        self
+    }
+
+    /// Sets whether queries are cached as named prepared statements
+    /// (`HYPERDJANGO_PREPARED_STATEMENTS`, default true). `false` sends every query with the
+    /// unnamed statement, which PgBouncer needs in transaction-pooling mode.
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::Config;
+    ///
+    /// let cfg = Config::parse("postgresql://db/app?prepared_statements=false")?;
+    /// assert!(!cfg.get_prepared_statements());
+    /// # Ok::<(), hyperdjango_pgwire::config::ConfigError>(())
+    /// ```
+    pub fn prepared_statements(&mut self, enabled: bool) -> &mut Config {
+        self.prepared_statements = Some(enabled);
+        self
+    }
+
+    /// Sets the per-query timeout (`HYPERDJANGO_QUERY_TIMEOUT`, in milliseconds; 0 = none).
+    /// A query that runs longer is cancelled on the server and fails with a timeout error;
+    /// the connection stays usable. It also becomes the session's `statement_timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hyperdjango_pgwire::config::Config;
+    ///
+    /// let mut cfg = Config::new();
+    /// cfg.query_timeout(Duration::from_millis(1500));
+    /// assert_eq!(cfg.get_query_timeout(), Some(Duration::from_millis(1500)));
+    /// ```
+    pub fn query_timeout(&mut self, timeout: Duration) -> &mut Config {
+        self.query_timeout = Some(timeout);
+        self
+    }
+
+    /// The statement cache capacity (default 256).
+    ///
+    /// ```
+    /// assert_eq!(hyperdjango_pgwire::config::Config::new().get_statement_cache_size(), 256);
+    /// ```
+    pub fn get_statement_cache_size(&self) -> usize {
+        self.statement_cache_size
+            .unwrap_or(DEFAULT_STATEMENT_CACHE_SIZE)
+    }
+
+    /// Whether named prepared statements are used (default true).
+    ///
+    /// ```
+    /// assert!(hyperdjango_pgwire::config::Config::new().get_prepared_statements());
+    /// ```
+    pub fn get_prepared_statements(&self) -> bool {
+        self.prepared_statements.unwrap_or(true)
+    }
+
+    /// The per-query timeout: `None` if unset or 0.
+    ///
+    /// ```
+    /// assert_eq!(hyperdjango_pgwire::config::Config::new().get_query_timeout(), None);
+    /// ```
+    pub fn get_query_timeout(&self) -> Option<std::time::Duration> {
+        self.query_timeout.filter(|d| !d.is_zero())
     }
 
     // ----- getters -----
@@ -1308,15 +1404,24 @@ impl Config {
             self.dbname = non_empty(decode_str(db, "database name")?);
         }
         let mut hostaddr = None;
+        let mut after_password = false;
         for pair in query.unwrap_or("").split('&') {
             if pair.is_empty() {
                 continue;
             }
             let Some((raw_key, raw_value)) = pair.split_once('=') else {
+                // Text right after a password may be the rest of it (an unencoded '&'):
+                // never quote it.
+                if after_password {
+                    return Err(ConfigError::new(
+                        "URL parameter after the password has no value (if the password contains '&', percent-encode it as %26)",
+                    ));
+                }
                 return Err(ConfigError::new(format!(
                     "URL parameter \"{pair}\" has no value (expected name=value)"
                 )));
             };
+            after_password = raw_key == "password";
             let key = decode_str(raw_key, "parameter name")?;
             let value = percent_decode(raw_value).map_err(|bad| {
                 if key == "password" {
@@ -1585,6 +1690,33 @@ impl Config {
                     }
                 }
             }
+            "statement_cache_size" => {
+                self.statement_cache_size = v
+                    .map(|v| match v.trim().parse::<usize>() {
+                        Ok(n) if is_digits(v.trim()) => Ok(n),
+                        _ => Err(format!("invalid value \"{v}\" (a whole number >= 0)")),
+                    })
+                    .transpose()?;
+            }
+            "prepared_statements" => {
+                self.prepared_statements = v
+                    .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                        "true" | "1" | "on" | "yes" => Ok(true),
+                        "false" | "0" | "off" | "no" => Ok(false),
+                        _ => Err(format!("invalid value \"{v}\" (true or false)")),
+                    })
+                    .transpose()?;
+            }
+            "query_timeout" => {
+                self.query_timeout = v
+                    .map(|v| match v.trim().parse::<u64>() {
+                        Ok(ms) if is_digits(v.trim()) => Ok(Duration::from_millis(ms)),
+                        _ => Err(format!(
+                            "invalid value \"{v}\" (milliseconds, a whole number >= 0)"
+                        )),
+                    })
+                    .transpose()?;
+            }
             "scram_max_iterations" => {
                 self.scram_max_iterations = v
                     .map(|v| match v.trim().parse::<u32>() {
@@ -1617,6 +1749,9 @@ impl Config {
             "target_session_attrs" => self.target_session_attrs.is_some(),
             "min_protocol_version" => self.min_protocol_version.is_some(),
             "max_protocol_version" => self.max_protocol_version.is_some(),
+            "statement_cache_size" => self.statement_cache_size.is_some(),
+            "prepared_statements" => self.prepared_statements.is_some(),
+            "query_timeout" => self.query_timeout.is_some(),
             _ => false,
         }
     }
@@ -2270,6 +2405,8 @@ mod tests {
             err("postgresql://h?sslmode"),
             r#"URL parameter "sslmode" has no value (expected name=value)"#
         );
+        let leak = err("postgresql://h?password=s3cr&3t");
+        assert!(!leak.contains("3t") && leak.contains("%26"), "{leak}");
         assert_eq!(
             err("postgresql://h?connect_timeout=-3"),
             r#"connect_timeout: invalid value "-3" (seconds, a whole number >= 0)"#

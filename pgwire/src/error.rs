@@ -82,6 +82,16 @@ pub enum Error {
     Closed(String),
     /// An operation did not finish in time.
     Timeout(String),
+    /// One parameter set of `execute_many` failed: the server skipped the rest and nothing
+    /// of the batch was committed.
+    InBatch {
+        /// The 0-based position of the failing parameter set.
+        index: usize,
+        /// Its error.
+        source: Box<Error>,
+    },
+    /// A pipeline command was not run because an earlier one of its atomic batch failed.
+    Skipped(String),
     /// The API was used in a way that cannot work (a statement run on a connection other
     /// than the one that prepared it, ...). The connection is still usable.
     Usage(String),
@@ -100,6 +110,7 @@ impl Error {
     pub fn as_db_error(&self) -> Option<&DbError> {
         match self {
             Error::Db(e) => Some(e),
+            Error::InBatch { source, .. } => source.as_db_error(),
             _ => None,
         }
     }
@@ -108,6 +119,7 @@ impl Error {
     pub fn is_closed(&self) -> bool {
         match self {
             Error::Closed(_) | Error::Io { .. } | Error::Protocol(_) => true,
+            Error::InBatch { source, .. } => source.is_closed(),
             // FATAL and PANIC end the session: the server closes the connection after them.
             Error::Db(e) => matches!(
                 e.parsed_severity(),
@@ -166,6 +178,10 @@ impl fmt::Display for Error {
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::Unsupported(what) => write!(f, "not supported: {what}"),
             Error::Usage(what) => write!(f, "invalid use: {what}"),
+            Error::InBatch { index, source } => {
+                write!(f, "parameter set {index} of the batch: {source}")
+            }
+            Error::Skipped(why) => write!(f, "not run: {why}"),
         }
     }
 }
@@ -179,6 +195,7 @@ impl std::error::Error for Error {
             Error::Encode(e) => Some(e),
             Error::Config(e) => Some(e),
             Error::Auth(e) => Some(e),
+            Error::InBatch { source, .. } => Some(&**source),
             _ => None,
         }
     }

@@ -35,7 +35,11 @@ pub mod testing;
 pub mod types;
 
 pub use config::{Config, ConfigError, Host, ProtocolVersion, SslMode};
-pub use conn::{CancelToken, Connection, NoticeHandler, default_notice_handler};
+pub use conn::{
+    BinaryCopyInWriter, BinaryCopyOutReader, CancelToken, Connection, CopyIn, CopyOut,
+    NoticeHandler, Pipeline, QueryResult, RowStream, SyncMode, default_notice_handler,
+    quote_identifier,
+};
 pub use db_error::{DbError, ErrorPosition, Severity};
 pub use error::{Error, Result};
 pub use proto::backend::{Notification, TransactionStatus};
@@ -46,3 +50,9 @@ pub use types::{FromSql, ToSql, Type};
 
 /// The parameter list type of the query methods.
 pub use conn::Params;
+
+/// What the crate's macros refer to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes::BytesMut;
+}

@@ -8,7 +8,82 @@ use crate::proto::backend::{DataRow, FieldDescription};
 use crate::types::{FromSql, Type};
 
 /// A result column's description: name, type and origin.
-pub type Column = FieldDescription;
+///
+/// ```no_run
+/// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+/// use hyperdjango_pgwire::Type;
+/// let row = conn.query_one("SELECT 1::int8 AS n", &[]).await?;
+/// let col = &row.columns()[0];
+/// assert_eq!((col.name(), col.type_()), ("n", &Type::INT8));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    field: FieldDescription,
+    ty: Type,
+}
+
+impl Column {
+    /// A column described by `field`, whose type the connection resolved to `ty`.
+    pub(crate) fn new(field: FieldDescription, ty: Type) -> Column {
+        Column { field, ty }
+    }
+
+    /// The column's type: built in, or looked up by the connection (enums, domains,
+    /// composites, extension types). Domains are reported as themselves; values decode as
+    /// their base type.
+    pub fn type_(&self) -> &Type {
+        &self.ty
+    }
+
+    /// The description the server sent.
+    pub fn field(&self) -> &FieldDescription {
+        &self.field
+    }
+
+    /// The column's name (or alias) in the result.
+    pub fn name(&self) -> &str {
+        self.field.name()
+    }
+
+    /// The OID of the table the column comes from, or 0.
+    pub fn table_oid(&self) -> u32 {
+        self.field.table_oid()
+    }
+
+    /// The column's attribute number in that table, or 0.
+    pub fn column_id(&self) -> i16 {
+        self.field.column_id()
+    }
+
+    /// The OID of the column's data type.
+    pub fn type_oid(&self) -> u32 {
+        self.field.type_oid()
+    }
+
+    /// The type's size (`pg_type.typlen`); negative for variable-width types.
+    pub fn type_size(&self) -> i16 {
+        self.field.type_size()
+    }
+
+    /// The type modifier (`pg_attribute.atttypmod`), e.g. varchar's length + 4, or -1.
+    pub fn type_modifier(&self) -> i32 {
+        self.field.type_modifier()
+    }
+
+    /// The format code: 0 text, 1 binary.
+    pub fn format(&self) -> i16 {
+        self.field.format()
+    }
+
+    /// The same column with its type replaced (after the connection resolved it).
+    pub(crate) fn with_type(&self, ty: Type) -> Column {
+        Column {
+            field: self.field.clone(),
+            ty,
+        }
+    }
+}
 
 /// Something that picks a column: its 0-based index or its name.
 ///
@@ -69,6 +144,15 @@ impl Row {
         self.columns.clone()
     }
 
+    /// The row with its column descriptions replaced (same data; used once types are
+    /// resolved).
+    pub(crate) fn with_columns(self, columns: Arc<[Column]>) -> Row {
+        Row {
+            columns,
+            data: self.data,
+        }
+    }
+
     pub(crate) fn into_data(self) -> DataRow {
         self.data
     }
@@ -98,8 +182,10 @@ impl Row {
             .index(&self.columns)
             .ok_or_else(|| Error::ColumnNotFound(describe_missing(&idx, &self.columns)))?;
         let column = &self.columns[i];
-        let ty = Type::from_oid(column.type_oid());
-        if !T::accepts(ty) {
+        let ty = column.type_();
+        // Domains decode as their base type; errors name the column's own type.
+        let base = ty.base();
+        if !T::accepts(base) {
             return Err(Error::decode(
                 column.name(),
                 i,
@@ -111,7 +197,7 @@ impl Row {
         }
         // The DataRow's field count was checked against the description when the row arrived.
         let raw = self.data.get(i).unwrap_or(None);
-        T::from_sql_nullable(ty, raw).map_err(|e| Error::decode(column.name(), i, e.to_string()))
+        T::from_sql_nullable(base, raw).map_err(|e| Error::decode(column.name(), i, e.to_string()))
     }
 
     /// The raw binary bytes of column `idx`, or `None` for NULL.
@@ -139,7 +225,7 @@ impl fmt::Debug for Row {
             match self.data.get(i).unwrap_or(None) {
                 Some(raw) => m.entry(
                     &c.name(),
-                    &format_args!("<{} bytes of {}>", raw.len(), Type::from_oid(c.type_oid())),
+                    &format_args!("<{} bytes of {}>", raw.len(), c.type_()),
                 ),
                 None => m.entry(&c.name(), &"NULL"),
             };

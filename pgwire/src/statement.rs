@@ -19,7 +19,7 @@ pub(crate) struct CloseQueue {
 }
 
 impl CloseQueue {
-    fn push(&self, name: String) {
+    pub(crate) fn push(&self, name: String) {
         if let Ok(mut names) = self.names.lock() {
             names.push(name);
             self.pending.store(true, Ordering::Release);

@@ -128,6 +128,12 @@ async fn dropped_futures_at_random_points_never_leak_results() {
         verify(&mut conn, (i as i64) * 1000).await;
     }
     assert!(!conn.is_closed(), "seed {seed:#x}");
+    // No abandoned Parse or prepare left a statement behind on the server. The count runs
+    // twice: the first run carries any pending Closes.
+    let sql = "SELECT count(*) FROM pg_prepared_statements";
+    conn.query_one(sql, &[]).await.unwrap();
+    let on_server: i64 = conn.query_one(sql, &[]).await.unwrap().get(0).unwrap();
+    assert_eq!(on_server, conn.cached_statements() as i64, "seed {seed:#x}");
 }
 
 #[tokio::test]

@@ -67,3 +67,86 @@ pub async fn within<T>(secs: u64, what: &str, f: impl std::future::Future<Output
         Err(_) => panic!("{what} did not finish within {secs} s"),
     }
 }
+
+/// Sends `v` as `$1`, has the server cast it to `ty`, and reads it back as `T`.
+pub async fn echo<T>(conn: &mut Connection, ty: &str, v: &T) -> T
+where
+    T: hyperdjango_pgwire::ToSql + Sync + hyperdjango_pgwire::types::FromSqlOwned + std::fmt::Debug,
+{
+    let sql = format!("SELECT $1::{ty}");
+    let row = conn
+        .query_one(&sql, &[v])
+        .await
+        .unwrap_or_else(|e| panic!("{sql} with {v:?}: {e}"));
+    row.get::<_, T>(0)
+        .unwrap_or_else(|e| panic!("reading back {sql} with {v:?}: {e}"))
+}
+
+/// Round-trips each value through `$1::ty` and checks it comes back equal.
+pub async fn round_trip<T>(conn: &mut Connection, ty: &str, values: &[T])
+where
+    T: hyperdjango_pgwire::ToSql
+        + Sync
+        + hyperdjango_pgwire::types::FromSqlOwned
+        + std::fmt::Debug
+        + PartialEq,
+{
+    for v in values {
+        assert_eq!(&echo(conn, ty, v).await, v, "{ty}");
+    }
+}
+
+/// Installs extension `name` if the server has it; otherwise prints why the caller skips
+/// (never a silent skip) and returns false.
+pub async fn extension(conn: &mut Connection, name: &str, test: &str) -> bool {
+    let available = conn
+        .query_opt(
+            "SELECT 1 FROM pg_available_extensions WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .expect("pg_available_extensions")
+        .is_some();
+    if !available {
+        skip(&format!(
+            "{test}: the server (version {}) has no `{name}` extension",
+            conn.parameter("server_version").unwrap_or("?")
+        ));
+        return false;
+    }
+    // Extensions are per database: concurrent tests may race to create it.
+    for _ in 0..5 {
+        match conn
+            .batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS {name}"))
+            .await
+        {
+            Ok(()) => return true,
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| c.code() == "23505" || c.code() == "XX000") =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("CREATE EXTENSION {name}: {e}"),
+        }
+    }
+    true
+}
+
+/// A fresh schema, first on the search path of `conn`, for objects a test creates.
+pub async fn own_schema(conn: &mut Connection, prefix: &str) -> String {
+    let schema = unique(prefix);
+    conn.batch_execute(&format!(
+        "CREATE SCHEMA {schema}; SET search_path = {schema}, public"
+    ))
+    .await
+    .expect("creating a schema");
+    schema
+}
+
+/// Reports a skipped test on standard error, past the test harness's output capture, so a
+/// skip is never silent.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
+}

@@ -179,6 +179,17 @@ async fn prepared_statements_are_reused_and_closed_when_dropped() {
         let row = conn.query_one(&stmt, &[&i, &"x"]).await.unwrap();
         assert_eq!(row.get::<_, i64>(0).unwrap(), i * 2);
     }
+    // The server ran the one statement five times (PostgreSQL 14+ counts plans per statement).
+    let executions: i64 = conn
+        .query_one(
+            "SELECT (generic_plans + custom_plans)::int8 FROM pg_prepared_statements WHERE name = $1",
+            &[&stmt.name()],
+        )
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(executions, 5);
     let before: i64 = conn
         .query_one(
             "SELECT count(*) FROM pg_prepared_statements WHERE name = $1",

@@ -14,27 +14,48 @@
 //! dropped query's rows can never be mistaken for the next query's. A dropped query that was
 //! already sent still runs on the server, as with every PostgreSQL driver.
 
+mod cache;
+mod copy;
+mod deferred;
+mod extended;
+mod idle;
+mod pipeline;
 mod query;
+mod row_stream;
+mod socket;
 mod startup;
-mod stream;
+mod type_cache;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub use self::query::Params;
+pub use self::copy::{BinaryCopyInWriter, BinaryCopyOutReader, CopyIn, CopyOut, quote_identifier};
+pub use self::extended::Params;
+pub use self::pipeline::{Pipeline, QueryResult, SyncMode};
+pub use self::row_stream::RowStream;
+use self::socket::Stream;
 pub use self::startup::CancelToken;
-use self::stream::Stream;
 use crate::db_error::{DbError, Severity};
 use crate::error::{Error, Result};
 use crate::proto::ProtocolError;
 use crate::proto::backend::{Message, Notification, TransactionStatus, split_frame};
 use crate::proto::frontend;
 use crate::statement::CloseQueue;
+
+/// How long the server may stay silent after a timed-out query was cancelled, before the
+/// connection is given up as unresponsive.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// How long settling an abandoned command may take before it is cancelled on the server.
+const DRAIN_CANCEL_AFTER: Duration = Duration::from_millis(100);
 
 /// How much to grow the read buffer by when it runs low.
 const READ_CHUNK: usize = 64 * 1024;
@@ -68,7 +89,9 @@ pub struct Connection {
     stream: Stream,
     endpoint: String,
     /// Where to send a CancelRequest.
-    target: Option<(crate::config::Host, u16)>,
+    target: Option<startup::CancelTarget>,
+    /// How long a CancelRequest may take to connect.
+    cancel_connect_timeout: Option<Duration>,
     read_buf: BytesMut,
     write_buf: BytesMut,
     parameters: HashMap<String, String>,
@@ -87,6 +110,26 @@ pub struct Connection {
     notifications: VecDeque<Notification>,
     next_statement: u64,
     close_queue: Arc<CloseQueue>,
+    /// Types defined in the database, looked up by OID (see `type_cache`).
+    type_cache: type_cache::TypeCache,
+    cache: cache::StatementCache,
+    /// Parses for the statement cache that were sent but not yet confirmed.
+    pending_parses: Vec<cache::PendingParse>,
+    /// The per-query timeout, if any.
+    query_timeout: Option<Duration>,
+    /// When the command in flight times out (then: when the server must have answered the
+    /// CancelRequest).
+    deadline: Option<Instant>,
+    /// Whether a CancelRequest was sent for the command in flight.
+    cancel_sent: bool,
+    /// Part of an atomic batch was written but not its Sync (see `pipeline`).
+    open_batch: bool,
+    /// A portal stream's cycle is open: no Sync sent yet (see `row_stream`).
+    open_portal: bool,
+    /// A COPY FROM STDIN is in progress (see `copy`).
+    copy_in_open: bool,
+    /// The name of a statement `prepare` sent but has not seen confirmed or refused.
+    preparing: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Connection {
@@ -107,6 +150,7 @@ impl Connection {
             stream,
             endpoint,
             target: None,
+            cancel_connect_timeout: None,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: BytesMut::with_capacity(8 * 1024),
             parameters: HashMap::new(),
@@ -121,6 +165,16 @@ impl Connection {
             notifications: VecDeque::new(),
             next_statement: 0,
             close_queue: Arc::new(CloseQueue::default()),
+            type_cache: type_cache::TypeCache::default(),
+            cache: cache::StatementCache::new(0, false),
+            pending_parses: Vec::new(),
+            query_timeout: None,
+            deadline: None,
+            cancel_sent: false,
+            open_batch: false,
+            open_portal: false,
+            copy_in_open: false,
+            preparing: None,
         }
     }
 
@@ -133,14 +187,7 @@ impl Connection {
     /// The server's version number as `major * 10000 + minor` (e.g. 150018 for 15.18),
     /// parsed from the `server_version` parameter.
     pub fn server_version_num(&self) -> Option<u32> {
-        let v = self.parameter("server_version")?;
-        let v = v
-            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .next()?;
-        let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
-        let major = parts.next()??;
-        let minor = parts.next().flatten().unwrap_or(0);
-        Some(major * 10000 + minor)
+        parse_server_version(self.parameter("server_version")?)
     }
 
     /// The backend's process id (as `pg_backend_pid()` returns).
@@ -153,9 +200,74 @@ impl Connection {
         self.protocol_minor
     }
 
-    /// The transaction status from the last ReadyForQuery.
+    /// The transaction status from the last ReadyForQuery. While [`Connection::is_busy`] is
+    /// true, an abandoned command may still change it: call [`Connection::wait_idle`] first
+    /// when the answer matters (a pool returning a connection, for example).
     pub fn transaction_status(&self) -> TransactionStatus {
         self.tx_status
+    }
+
+    /// Whether a command is still in flight: a dropped query future whose replies have not
+    /// been read, or bytes not yet written. The next command settles it first.
+    pub fn is_busy(&self) -> bool {
+        self.pending_syncs > 0
+            || !self.write_buf.is_empty()
+            || self.open_batch
+            || self.open_portal
+            || self.copy_in_open
+    }
+
+    /// Settles whatever abandoned commands left behind (as the next command would) and
+    /// returns the true transaction status.
+    ///
+    /// ```no_run
+    /// use hyperdjango_pgwire::TransactionStatus;
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// if conn.wait_idle().await? != TransactionStatus::Idle {
+    ///     conn.batch_execute("ROLLBACK").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_idle(&mut self) -> Result<TransactionStatus> {
+        self.ready().await?;
+        if !self.write_buf.is_empty() {
+            // Closes queued by `ready` ride on the next command; send them now instead.
+            frontend::sync(&mut self.write_buf);
+            self.pending_syncs += 1;
+            self.in_flight_simple = false;
+            self.drain().await?;
+        }
+        Ok(self.tx_status)
+    }
+
+    /// Sets the per-query timeout (`None`: no limit). A command that runs longer is cancelled
+    /// on the server and returns [`Error::Timeout`]; the connection stays usable. The default
+    /// comes from [`crate::Config::query_timeout`] (`HYPERDJANGO_QUERY_TIMEOUT`).
+    pub fn set_query_timeout(&mut self, timeout: Option<Duration>) {
+        self.query_timeout = timeout.filter(|t| !t.is_zero());
+    }
+
+    /// Records a ReadyForQuery: one Sync answered; with none left, the command's deadline ends.
+    fn ready_for_query(&mut self, status: TransactionStatus) {
+        self.pending_syncs = self.pending_syncs.saturating_sub(1);
+        self.tx_status = status;
+        if self.pending_syncs == 0 {
+            self.deadline = None;
+            self.cancel_sent = false;
+        }
+    }
+
+    /// Starts the clock for the commands just queued.
+    fn start_deadline(&mut self) {
+        if let (Some(limit), None) = (self.query_timeout, self.deadline) {
+            self.deadline = Some(Instant::now() + limit);
+            self.cancel_sent = false;
+        }
+    }
+
+    /// How many statements the connection's LRU cache holds.
+    pub fn cached_statements(&self) -> usize {
+        self.cache.len()
     }
 
     /// Whether the connection is unusable (server gone, protocol error, fatal error).
@@ -201,6 +313,18 @@ impl Connection {
     /// Reports an error from the server. FATAL and PANIC end the session: the connection is
     /// marked unusable, since no ReadyForQuery will follow.
     fn db_error(&mut self, e: Box<DbError>) -> Error {
+        if *e.code() == crate::sqlstate::SqlState::QUERY_CANCELED {
+            if let Some(limit) = self.query_timeout {
+                // Cancelled by our own timer, or by the server's statement_timeout set to the
+                // same limit: either way the query ran out of time.
+                if self.cancel_sent || self.deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Error::Timeout(format!(
+                        "the query ran longer than query_timeout ({} ms) and was cancelled on the server",
+                        limit.as_millis()
+                    ));
+                }
+            }
+        }
         match e.parsed_severity() {
             Some(Severity::Fatal | Severity::Panic) => {
                 self.pending_syncs = 0;
@@ -212,8 +336,7 @@ impl Connection {
 
     /// An unexpected message in the middle of an exchange: the stream can't be trusted.
     fn unexpected(&mut self, message: &Message, during: &str) -> Error {
-        let name = format!("{message:?}");
-        let name = name.split(['(', ' ', '{']).next().unwrap_or("?").to_owned();
+        let name = message.name();
         self.fail_protocol(ProtocolError::new(format!(
             "unexpected {name} message during {during}"
         )))
@@ -239,12 +362,55 @@ impl Connection {
         }
     }
 
-    /// Reads more bytes from the socket into the read buffer.
+    /// Reads more bytes from the socket into the read buffer. When the command in flight has
+    /// a deadline and it passes, a CancelRequest goes to the server and reading goes on: the
+    /// server answers with query_canceled and ReadyForQuery, so the connection stays usable.
+    /// If even that answer does not come within [`CANCEL_GRACE`], the server is unresponsive
+    /// and the connection is given up.
     async fn fill(&mut self) -> Result<()> {
         if self.read_buf.capacity() - self.read_buf.len() < 4096 {
             self.read_buf.reserve(READ_CHUNK);
         }
-        match self.stream.read_buf(&mut self.read_buf).await {
+        let read = loop {
+            let Some(deadline) = self.deadline else {
+                break self.stream.read_buf(&mut self.read_buf).await;
+            };
+            // `timeout_at` polls the read first, and a fast stream always has bytes ready:
+            // check the clock explicitly so a deadline also ends a command that keeps sending.
+            let expired = if Instant::now() >= deadline {
+                Err(())
+            } else {
+                tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.read_buf))
+                    .await
+                    .map_err(|_| ())
+            };
+            match expired {
+                Ok(read) => break read,
+                Err(()) if !self.cancel_sent => {
+                    self.cancel_sent = true;
+                    self.deadline = Some(Instant::now() + CANCEL_GRACE);
+                    // Best effort, and bounded by the grace: if the cancel cannot be delivered,
+                    // the grace deadline decides.
+                    let token = self.cancel_token();
+                    let _ = tokio::time::timeout(CANCEL_GRACE, token.cancel()).await;
+                    self.deadline = Some(Instant::now() + CANCEL_GRACE);
+                }
+                Err(()) => {
+                    let e = Error::Timeout(format!(
+                        "the server at {} did not answer within {} s of cancelling a query that exceeded query_timeout",
+                        self.endpoint,
+                        CANCEL_GRACE.as_secs()
+                    ));
+                    return Err(self.fail(e));
+                }
+            }
+        };
+        if self.cancel_sent && matches!(read, Ok(n) if n > 0) {
+            // The grace is for a server that went silent: one still sending (the rows it had
+            // produced before the cancel) is alive, so the grace starts again.
+            self.deadline = Some(Instant::now() + CANCEL_GRACE);
+        }
+        match read {
             Ok(0) => {
                 let e = Error::Closed(format!(
                     "the server at {} closed the connection unexpectedly",
@@ -289,21 +455,52 @@ impl Connection {
         if let Some(why) = &self.broken {
             return Err(Error::Closed(why.clone()));
         }
+        if self.open_batch {
+            // A Sync now would commit the abandoned half of an atomic batch; closing the
+            // connection makes the server roll it back.
+            let e = Error::Closed(
+                "an atomic batch was abandoned before its end; the connection was closed so the server rolls it back".into(),
+            );
+            let _ = self.stream.shutdown().await;
+            return Err(self.fail(e));
+        }
+        // A portal stream dropped mid-way: close the portal and end its cycle. A COPY writer
+        // dropped before finishing: abort the COPY.
+        self.abandon_portal();
+        self.abandon_copy_in();
         if self.pending_syncs > 0 || !self.write_buf.is_empty() {
             self.drain().await?;
         }
+        if let Some(name) = self.preparing.take() {
+            self.cache.close_later(name);
+        }
+        // An abandoned command's Parse may or may not have happened: close the name. Parses
+        // not yet sent belong to a pipeline being built and stay.
+        let mut i = 0;
+        while i < self.pending_parses.len() {
+            if self.pending_parses[i].sent {
+                let parse = self.pending_parses.swap_remove(i);
+                self.cache.close_later(parse.name);
+            } else {
+                i += 1;
+            }
+        }
+        self.cache.drain_closes_into(&mut self.write_buf);
         self.close_queue.drain_into(&mut self.write_buf);
         Ok(())
     }
 
     async fn drain(&mut self) -> Result<()> {
         self.flush().await?;
+        // An abandoned command that is still running would hold up this one for as long as
+        // it runs: if it has not finished shortly, cancel it (nothing else is in flight).
+        let soon = Instant::now() + DRAIN_CANCEL_AFTER;
+        if self.pending_syncs > 0 && self.deadline.is_none_or(|d| d > soon) && !self.cancel_sent {
+            self.deadline = Some(soon);
+        }
         while self.pending_syncs > 0 {
             match self.read_message().await? {
-                Message::ReadyForQuery(status) => {
-                    self.pending_syncs -= 1;
-                    self.tx_status = status;
-                }
+                Message::ReadyForQuery(status) => self.ready_for_query(status),
                 Message::CopyInResponse(_) => self.refuse_copy_in().await?,
                 Message::ErrorResponse(e) => {
                     // The abandoned command's error belongs to nobody, unless it ended the session.
@@ -332,11 +529,45 @@ impl Connection {
     }
 }
 
+/// Parses `server_version` ("15.18 (Debian 15.18-0+deb12u1)", "9.6.24", "18beta1") into
+/// PostgreSQL's `server_version_num` form.
+fn parse_server_version(v: &str) -> Option<u32> {
+    let v = v
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?;
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    if major < 10 {
+        // Before 10 the version had three parts: 9.6.24 is 90624.
+        let patch = parts.next().flatten().unwrap_or(0);
+        return Some(major * 10000 + minor * 100 + patch);
+    }
+    Some(major * 10000 + minor)
+}
+
 impl Drop for Connection {
     /// Sends Terminate if that can be done without waiting, so the server logs a clean exit.
     fn drop(&mut self) {
         if self.broken.is_none() && self.write_buf.is_empty() {
             let _ = self.stream.try_write(b"X\0\0\0\x04");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_server_version;
+
+    #[test]
+    fn server_versions() {
+        assert_eq!(
+            parse_server_version("15.18 (Debian 15.18-0+deb12u1)"),
+            Some(150018)
+        );
+        assert_eq!(parse_server_version("9.6.24"), Some(90624));
+        assert_eq!(parse_server_version("18beta1"), Some(180000));
+        assert_eq!(parse_server_version("10.1"), Some(100001));
+        assert_eq!(parse_server_version("devel"), None);
     }
 }

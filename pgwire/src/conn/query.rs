@@ -6,21 +6,13 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use super::Connection;
+use super::extended::{Params, RowSink, Until, copy_error};
 use crate::error::{Error, Result};
-use crate::proto::ProtocolError;
-use crate::proto::backend::{DataRow, FieldDescription, Message};
-use crate::proto::frontend::{self, Bind, Format, Target};
+use crate::proto::backend::{FieldDescription, Message};
+use crate::proto::frontend::{self, Format, Target};
 use crate::row::{Column, Row, SimpleQueryMessage, SimpleQueryRow};
 use crate::statement::{Statement, ToStatement};
-use crate::types::{IsNull, ToSql, Type};
-
-/// The parameters of a query: any mix of Rust values that implement [`ToSql`].
-pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
-
-/// Where a command's rows go.
-trait RowSink {
-    fn row(&mut self, row: Row) -> Result<()>;
-}
+use crate::types::Type;
 
 struct Collect(Vec<Row>);
 
@@ -71,6 +63,21 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
+        let mut rows = self.query_unresolved(statement, params).await?;
+        self.resolve_rows(&mut rows).await?;
+        Ok(rows)
+    }
+
+    /// [`Connection::query`] without looking up the types of the columns (the type lookup
+    /// itself runs through this).
+    pub(super) async fn query_unresolved<S>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>>
+    where
+        S: ToStatement + ?Sized,
+    {
         let mut sink = Collect(Vec::new());
         self.run(statement, params, &mut sink).await?;
         Ok(sink.0)
@@ -89,6 +96,7 @@ impl Connection {
     {
         let mut sink = First(None, 0);
         self.run(statement, params, &mut sink).await?;
+        let sink = First(self.resolve_row(sink.0).await?, sink.1);
         match sink {
             First(Some(row), 1) => Ok(row),
             First(_, got) => Err(Error::RowCount {
@@ -112,6 +120,7 @@ impl Connection {
     {
         let mut sink = First(None, 0);
         self.run(statement, params, &mut sink).await?;
+        let sink = First(self.resolve_row(sink.0).await?, sink.1);
         match sink {
             First(row, 0 | 1) => Ok(row),
             First(_, got) => Err(Error::RowCount {
@@ -165,6 +174,8 @@ impl Connection {
             self.write_buf.truncate(mark);
             return Err(e);
         }
+        // If this future is dropped from here on, `ready` closes the statement.
+        self.preparing = Some(Arc::from(name.as_str()));
         self.send(false).await?;
 
         let mut error = None;
@@ -175,147 +186,6 @@ impl Connection {
                 Message::ParseComplete | Message::CloseComplete | Message::NoData => {}
                 Message::ParameterDescription(p) => params = Some(p),
                 Message::RowDescription(c) => columns = Some(c),
-                Message::ErrorResponse(e) => error = Some(self.db_error(e)),
-                Message::ReadyForQuery(status) => {
-                    self.ready_for_query(status);
-                    break;
-                }
-                other => return Err(self.unexpected(&other, "prepare")),
-            }
-        }
-        if let Some(e) = error {
-            return Err(e);
-        }
-        let params = params
-            .unwrap_or_default()
-            .into_iter()
-            .map(Type::from_oid)
-            .collect();
-        // Rows of this statement will be requested in binary.
-        let columns: Arc<[Column]> = columns
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.with_format(Format::Binary as i16))
-            .collect();
-        Ok(Statement::new(
-            name,
-            self.id,
-            params,
-            columns,
-            &self.close_queue,
-        ))
-    }
-
-    /// Runs one command through the extended protocol, feeding rows to `sink`.
-    async fn run<S, K>(&mut self, statement: &S, params: Params<'_>, sink: &mut K) -> Result<u64>
-    where
-        S: ToStatement + ?Sized,
-        K: RowSink + Send,
-    {
-        self.ready().await?;
-        let mark = self.write_buf.len();
-        let columns = match self.encode_run(statement, params) {
-            Ok(columns) => columns,
-            Err(e) => {
-                self.write_buf.truncate(mark);
-                return Err(e);
-            }
-        };
-        self.send(false).await?;
-        self.read_run(columns, sink).await
-    }
-
-    /// Encodes Parse/Bind/Describe/Execute/Sync for SQL text, or Bind/Execute/Sync for a
-    /// prepared statement. Returns the columns when they are already known.
-    fn encode_run<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Option<Arc<[Column]>>>
-    where
-        S: ToStatement + ?Sized,
-    {
-        match statement.as_statement() {
-            Ok(stmt) => {
-                if stmt.connection_id() != self.id {
-                    return Err(Error::Usage(
-                        "this statement was prepared on a different connection".into(),
-                    ));
-                }
-                let types = stmt.params();
-                if types.len() != params.len() {
-                    return Err(Error::ParamCount {
-                        expected: types.len(),
-                        got: params.len(),
-                    });
-                }
-                for (i, (p, ty)) in params.iter().zip(types).enumerate() {
-                    if !p.accepts(*ty) {
-                        return Err(Error::Param {
-                            index: i + 1,
-                            message: format!(
-                                "Rust type {} cannot be sent as PostgreSQL type {ty}, which the statement expects",
-                                p.rust_type()
-                            ),
-                        });
-                    }
-                }
-                encode_bind(
-                    &mut self.write_buf,
-                    stmt.name(),
-                    params,
-                    types.iter().copied(),
-                )?;
-                frontend::execute("", 0, &mut self.write_buf)?;
-                frontend::sync(&mut self.write_buf);
-                Ok(Some(stmt.columns_arc().clone()))
-            }
-            Err(sql) => {
-                let types: SmallVec<[Type; 16]> = params.iter().map(|p| p.sql_type()).collect();
-                let oids: SmallVec<[u32; 16]> = types.iter().map(Type::oid).collect();
-                frontend::parse("", sql, &oids, &mut self.write_buf)?;
-                encode_bind(&mut self.write_buf, "", params, types.iter().copied())?;
-                frontend::describe(Target::Portal, "", &mut self.write_buf)?;
-                frontend::execute("", 0, &mut self.write_buf)?;
-                frontend::sync(&mut self.write_buf);
-                Ok(None)
-            }
-        }
-    }
-
-    /// Sends what is queued; the queued commands end with one Sync (or one Query).
-    async fn send(&mut self, simple: bool) -> Result<()> {
-        self.pending_syncs += 1;
-        self.in_flight_simple = simple;
-        self.flush().await
-    }
-
-    fn ready_for_query(&mut self, status: crate::proto::backend::TransactionStatus) {
-        self.pending_syncs = self.pending_syncs.saturating_sub(1);
-        self.tx_status = status;
-    }
-
-    /// Reads the replies to one extended-protocol command up to its ReadyForQuery.
-    async fn read_run<K: RowSink + Send>(
-        &mut self,
-        mut columns: Option<Arc<[Column]>>,
-        sink: &mut K,
-    ) -> Result<u64> {
-        let mut error: Option<Error> = None;
-        let mut rows = 0;
-        loop {
-            match self.read_message().await? {
-                Message::DataRow(data) => {
-                    let row = self.make_row(&columns, data)?;
-                    if error.is_none() {
-                        if let Err(e) = sink.row(row) {
-                            error = Some(e);
-                        }
-                    }
-                }
-                Message::ParseComplete
-                | Message::BindComplete
-                | Message::CloseComplete
-                | Message::NoData => {}
-                Message::RowDescription(fields) => columns = Some(fields.into()),
-                Message::CommandComplete(tag) => rows = tag.rows_affected().unwrap_or(0),
-                Message::EmptyQueryResponse => rows = 0,
                 Message::ErrorResponse(e) => {
                     let e = self.db_error(e);
                     if self.broken.is_some() {
@@ -327,40 +197,70 @@ impl Connection {
                     self.ready_for_query(status);
                     break;
                 }
-                Message::CopyInResponse(_) => {
-                    error.get_or_insert(copy_error("COPY FROM STDIN"));
-                    self.refuse_copy_in().await?;
-                }
-                Message::CopyOutResponse(_) => {
-                    error.get_or_insert(copy_error("COPY TO STDOUT"));
-                }
-                Message::CopyData(_) | Message::CopyDone => {}
-                other => return Err(self.unexpected(&other, "a query")),
+                other => return Err(self.unexpected(&other, "prepare")),
             }
         }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(rows),
+        self.preparing = None;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let params = params.unwrap_or_default();
+        let columns = columns.unwrap_or_default();
+        // Types defined in the database are looked up once per connection.
+        self.resolve_statement_types(&name, &params, &columns)
+            .await?;
+        let params = params.into_iter().map(|oid| self.type_of(oid)).collect();
+        // Rows of this statement will be requested in binary.
+        let columns: Arc<[Column]> = self.type_cache.columns(
+            columns
+                .into_iter()
+                .map(|c| c.with_format(Format::Binary as i16))
+                .collect(),
+        );
+        Ok(Statement::new(
+            name,
+            self.id,
+            params,
+            columns,
+            &self.close_queue,
+        ))
+    }
+
+    /// Runs one command through the extended protocol, feeding rows to `sink`. A cached
+    /// statement that the server no longer accepts (its plan changed result type after a
+    /// schema change, or the session deallocated it) is evicted and the command runs once
+    /// more with a fresh Parse, when that is safe: outside a transaction block and before any
+    /// row was delivered.
+    async fn run<S, K>(&mut self, statement: &S, params: Params<'_>, sink: &mut K) -> Result<u64>
+    where
+        S: ToStatement + ?Sized,
+        K: RowSink + Send,
+    {
+        let mut retried = false;
+        loop {
+            self.ready().await?;
+            let mut buf = std::mem::take(&mut self.write_buf);
+            let plan = self.encode_command(&mut buf, statement, params, true);
+            self.write_buf = buf;
+            let plan = plan?;
+            self.send(false).await?;
+            let reply = self.read_reply(&plan, sink, Until::Ready).await?;
+            let retry = !retried && self.can_retry(&reply);
+            match reply.error {
+                None => return Ok(reply.rows_affected),
+                Some(_) if retry => retried = true,
+                Some(e) => return Err(e),
+            }
         }
     }
 
-    /// Pairs a DataRow with its columns, checking the field count.
-    #[inline]
-    fn make_row(&mut self, columns: &Option<Arc<[Column]>>, data: DataRow) -> Result<Row> {
-        let Some(columns) = columns else {
-            return Err(self.fail_protocol(ProtocolError::new(
-                "DataRow arrived before its RowDescription",
-            )));
-        };
-        if data.len() != columns.len() {
-            let e = ProtocolError::new(format!(
-                "DataRow has {} fields but the RowDescription has {} columns",
-                data.len(),
-                columns.len()
-            ));
-            return Err(self.fail_protocol(e));
-        }
-        Ok(Row::new(columns.clone(), data))
+    /// Sends what is queued; the queued commands end with one Sync (or one Query).
+    pub(crate) async fn send(&mut self, simple: bool) -> Result<()> {
+        self.mark_parses_sent();
+        self.pending_syncs += 1;
+        self.in_flight_simple = simple;
+        self.start_deadline();
+        self.flush().await
     }
 
     /// Runs SQL through the simple query protocol: no parameters, text results, and the
@@ -390,7 +290,7 @@ impl Connection {
         loop {
             match self.read_message().await? {
                 Message::RowDescription(fields) => {
-                    let c: Arc<[Column]> = fields.into();
+                    let c: Arc<[Column]> = self.type_cache.columns(fields);
                     out.push(SimpleQueryMessage::RowDescription(c.clone()));
                     columns = Some(c);
                 }
@@ -445,44 +345,6 @@ impl Connection {
     /// ```
     pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.simple_query(sql).await.map(drop)
-    }
-}
-
-/// Appends a Bind of `statement` with `params` encoded as `types`, binary in and out.
-fn encode_bind(
-    buf: &mut bytes::BytesMut,
-    statement: &str,
-    params: Params<'_>,
-    types: impl Iterator<Item = Type>,
-) -> Result<()> {
-    let mut bind = Bind::begin(buf, "", statement, &[Format::Binary], params.len())?;
-    for (i, (p, ty)) in params.iter().zip(types).enumerate() {
-        bind.param(|b| p.to_sql(ty, b).map(Into::into))
-            .map_err(|e| Error::Param {
-                index: i + 1,
-                message: format!(
-                    "cannot encode Rust type {} as PostgreSQL type {ty}: {e}",
-                    p.rust_type()
-                ),
-            })?;
-    }
-    bind.finish(&[Format::Binary])?;
-    Ok(())
-}
-
-fn copy_error(what: &str) -> Error {
-    Error::Unsupported(format!(
-        "{what} is not supported through query/execute/simple_query; the statement was aborted"
-    ))
-}
-
-// Used by the Bind encoder: `IsNull::Yes` becomes a NULL parameter.
-impl From<IsNull> for frontend::ParamValue {
-    fn from(v: IsNull) -> Self {
-        match v {
-            IsNull::Yes => frontend::ParamValue::Null,
-            IsNull::No => frontend::ParamValue::Written,
-        }
     }
 }
 

@@ -8,8 +8,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::Connection;
-use super::stream::Stream;
-use crate::config::{Config, Host, SslMode};
+use super::socket::Stream;
+use crate::config::{Config, Host, SslMode, TargetSessionAttrs};
 use crate::error::{Error, Result};
 use crate::proto::auth::{self, ChannelBinding, ScramSha256};
 use crate::proto::backend::Message;
@@ -31,23 +31,47 @@ impl Connection {
         let endpoints = config.endpoints()?;
         let user = config.effective_user()?;
         let dbname = config.effective_dbname()?;
+        let want = config.get_target_session_attrs();
+        // prefer-standby: a standby if there is one, else any server (libpq's two passes).
+        let passes: &[TargetSessionAttrs] = match want {
+            TargetSessionAttrs::PreferStandby => {
+                &[TargetSessionAttrs::Standby, TargetSessionAttrs::Any]
+            }
+            _ => std::slice::from_ref(&want),
+        };
         let mut last = None;
-        for (host, port) in endpoints {
-            let attempt = connect_one(config, &host, port, &user, &dbname);
-            let result = match config.get_connect_timeout() {
-                Some(limit) => match tokio::time::timeout(limit, attempt).await {
-                    Ok(r) => r,
-                    Err(_) => Err(Error::Timeout(format!(
-                        "connecting to {} took longer than connect_timeout ({} s)",
-                        describe(&host, port),
-                        limit.as_secs_f64()
-                    ))),
-                },
-                None => attempt.await,
-            };
-            match result {
-                Ok(conn) => return Ok(conn),
-                Err(e) => last = Some(e),
+        for &pass in passes {
+            for (host, port) in &endpoints {
+                let attempt = async {
+                    let mut conn =
+                        connect_one(config, host, port.to_owned(), &user, &dbname).await?;
+                    match session_kind_mismatch(&mut conn, pass).await? {
+                        None => Ok(conn),
+                        Some(kind) => {
+                            let _ = conn.close().await;
+                            Err(Error::Closed(format!(
+                                "{} is {kind}, but target_session_attrs={} was asked for",
+                                describe(host, *port),
+                                attrs_name(want)
+                            )))
+                        }
+                    }
+                };
+                let result = match config.get_connect_timeout() {
+                    Some(limit) => match tokio::time::timeout(limit, attempt).await {
+                        Ok(r) => r,
+                        Err(_) => Err(Error::Timeout(format!(
+                            "connecting to {} took longer than connect_timeout ({} s)",
+                            describe(host, *port),
+                            limit.as_secs_f64()
+                        ))),
+                    },
+                    None => attempt.await,
+                };
+                match result {
+                    Ok(conn) => return Ok(conn),
+                    Err(e) => last = Some(e),
+                }
             }
         }
         Err(last.unwrap_or_else(|| Error::Closed("no host to connect to".into())))
@@ -81,8 +105,62 @@ impl Connection {
     pub fn cancel_token(&self) -> CancelToken {
         CancelToken {
             target: self.target.clone(),
+            connect_timeout: self.cancel_connect_timeout,
             process_id: self.process_id,
             secret_key: self.secret_key.clone(),
+        }
+    }
+}
+
+fn attrs_name(attrs: TargetSessionAttrs) -> &'static str {
+    match attrs {
+        TargetSessionAttrs::Any => "any",
+        TargetSessionAttrs::ReadWrite => "read-write",
+        TargetSessionAttrs::ReadOnly => "read-only",
+        TargetSessionAttrs::Primary => "primary",
+        TargetSessionAttrs::Standby => "standby",
+        TargetSessionAttrs::PreferStandby => "prefer-standby",
+    }
+}
+
+/// Checks a new session against target_session_attrs; returns what the server is when it
+/// does not match. PostgreSQL 14+ reports `in_hot_standby` and
+/// `default_transaction_read_only` at startup; older servers are asked.
+async fn session_kind_mismatch(
+    conn: &mut Connection,
+    want: TargetSessionAttrs,
+) -> Result<Option<&'static str>> {
+    let on = |v: Option<&str>| v.map(|v| v == "on");
+    match want {
+        TargetSessionAttrs::Any => Ok(None),
+        TargetSessionAttrs::ReadWrite | TargetSessionAttrs::ReadOnly => {
+            let read_only = match on(conn.parameter("default_transaction_read_only")) {
+                Some(r) if !on(conn.parameter("in_hot_standby")).unwrap_or(false) => r,
+                _ => {
+                    let row = conn
+                        .query_one(
+                            "SELECT current_setting('transaction_read_only') = 'on'",
+                            &[],
+                        )
+                        .await?;
+                    row.get::<_, bool>(0)?
+                }
+            };
+            let ok = read_only == (want == TargetSessionAttrs::ReadOnly);
+            Ok((!ok).then_some(if read_only { "read-only" } else { "read-write" }))
+        }
+        TargetSessionAttrs::Primary
+        | TargetSessionAttrs::Standby
+        | TargetSessionAttrs::PreferStandby => {
+            let standby = match on(conn.parameter("in_hot_standby")) {
+                Some(s) => s,
+                None => conn
+                    .query_one("SELECT pg_is_in_recovery()", &[])
+                    .await?
+                    .get::<_, bool>(0)?,
+            };
+            let ok = standby == (want != TargetSessionAttrs::Primary);
+            Ok((!ok).then_some(if standby { "a standby" } else { "a primary" }))
         }
     }
 }
@@ -138,8 +216,21 @@ async fn connect_one(
         }
     }
     let stream = open(host, port).await?;
+    // Cancel requests go to the address this socket reached, not to whatever the host name
+    // resolves to next time (round-robin DNS, localhost on two stacks).
+    let target = match (&stream, host) {
+        (Stream::Tcp(s), _) => s.peer_addr().ok().map(CancelTarget::Tcp),
+        (Stream::Unix(_), Host::Unix(_)) => host.socket_file(port).map(CancelTarget::Unix),
+        _ => None,
+    };
     let mut conn = Connection::new(stream, describe(host, port));
-    conn.target = Some((host.clone(), port));
+    conn.target = target;
+    conn.cancel_connect_timeout = config.get_connect_timeout();
+    conn.set_query_timeout(config.get_query_timeout());
+    conn.cache = super::cache::StatementCache::new(
+        config.get_statement_cache_size(),
+        config.get_prepared_statements(),
+    );
 
     let max = config.get_max_protocol_version();
     let version = ((max.major as i32) << 16) | max.minor as i32;
@@ -153,6 +244,14 @@ async fn connect_one(
     }
     if let Some(options) = config.get_options() {
         params.push(("options", options));
+    }
+    // The server enforces the query timeout too, so a query still runs out of time when the
+    // client cannot reach it to cancel (the client-side timer is in `Connection::fill`).
+    let statement_timeout = config
+        .get_query_timeout()
+        .map(|t| t.as_millis().to_string());
+    if let Some(ms) = &statement_timeout {
+        params.push(("statement_timeout", ms));
     }
     frontend::startup(version, params, &mut conn.write_buf)?;
     conn.protocol_minor = max.minor;
@@ -212,14 +311,25 @@ async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Res
                 scram = Some(s);
             }
             Message::AuthenticationSaslContinue(data) => {
-                let Some(s) = scram.as_mut() else {
+                let Some(mut owned) = scram.take() else {
                     return Err(conn.fail_protocol(crate::proto::ProtocolError::new(
                         "SASLContinue without a SASL exchange in progress",
                     )));
                 };
-                if let Err(e) = s.update(&data) {
+                // PBKDF2 (4096 iterations by default, up to scram_max_iterations) is CPU work:
+                // run it off the async executor.
+                let (back, result) = tokio::task::spawn_blocking(move || {
+                    let r = owned.update(&data);
+                    (owned, r)
+                })
+                .await
+                .map_err(|e| {
+                    conn.fail(Error::Closed(format!("the SCRAM computation failed: {e}")))
+                })?;
+                if let Err(e) = result {
                     return Err(conn.fail(e.into()));
                 }
+                let s = scram.insert(back);
                 frontend::sasl_response(s.message(), &mut conn.write_buf);
                 conn.flush().await?;
             }
@@ -301,6 +411,7 @@ async fn finish_startup(conn: &mut Connection, config: &Config) -> Result<()> {
                 process_id,
                 secret_key,
             } => {
+                let secret_key = secret_key.into_bytes();
                 if conn.protocol_minor < 2 && secret_key.len() != 4 {
                     return Err(conn.fail_protocol(crate::proto::ProtocolError::new(format!(
                         "BackendKeyData with a {}-byte key in protocol 3.0 (expected 4)",
@@ -338,7 +449,8 @@ async fn finish_startup(conn: &mut Connection, config: &Config) -> Result<()> {
 /// ```
 #[derive(Clone)]
 pub struct CancelToken {
-    target: Option<(Host, u16)>,
+    target: Option<CancelTarget>,
+    connect_timeout: Option<Duration>,
     process_id: i32,
     secret_key: Bytes,
 }
@@ -356,27 +468,52 @@ impl std::fmt::Debug for CancelToken {
 impl CancelToken {
     /// Sends the CancelRequest. Returns once the server has read it and closed the socket.
     pub async fn cancel(&self) -> Result<()> {
-        let Some((host, port)) = &self.target else {
+        let Some(target) = &self.target else {
             return Err(Error::Closed(
                 "the connection has no address to send a cancel request to".into(),
             ));
         };
         let mut buf = BytesMut::new();
         frontend::cancel_request(self.process_id, &self.secret_key, &mut buf)?;
-        let mut stream = open(host, *port).await?;
-        stream.write_all(&buf).await.map_err(|e| {
-            Error::io(
-                format!("sending a cancel request to {}", describe(host, *port)),
-                e,
-            )
-        })?;
-        // The server closes the socket when it has processed the request; wait for that, briefly.
-        let mut sink = [0u8; 1];
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::io::AsyncReadExt::read(&mut stream, &mut sink),
-        )
-        .await;
-        Ok(())
+        let limit = self.connect_timeout.unwrap_or(CANCEL_CONNECT_TIMEOUT);
+        let what = format!("sending a cancel request to {target}");
+        let send = async {
+            let mut stream = match target {
+                CancelTarget::Tcp(addr) => Stream::Tcp(TcpStream::connect(addr).await?),
+                CancelTarget::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
+            };
+            stream.write_all(&buf).await?;
+            // The server closes the socket once it has processed the request.
+            let mut sink = [0u8; 1];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await;
+            Ok::<_, std::io::Error>(())
+        };
+        match tokio::time::timeout(limit, send).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::io(what, e)),
+            Err(_) => Err(Error::Timeout(format!(
+                "{what} took longer than {} s",
+                limit.as_secs_f64()
+            ))),
+        }
+    }
+}
+
+/// How long a cancel request may take when no connect_timeout is configured.
+const CANCEL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a connection's cancel requests go: the address its socket reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CancelTarget {
+    Tcp(std::net::SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for CancelTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CancelTarget::Tcp(addr) => write!(f, "{addr}"),
+            CancelTarget::Unix(path) => write!(f, "{}", path.display()),
+        }
     }
 }

@@ -156,6 +156,20 @@ impl FieldDescription {
     pub fn format(&self) -> i16 {
         self.format
     }
+    /// A binary-format description for a column known only by name and type (the rows of a
+    /// binary COPY, for example).
+    pub fn synthetic(name: String, type_oid: Oid) -> FieldDescription {
+        FieldDescription {
+            name,
+            table_oid: 0,
+            column_id: 0,
+            type_oid,
+            type_size: -1,
+            type_modifier: -1,
+            format: 1,
+        }
+    }
+
     /// Returns a copy with the format set (the Describe of a statement reports text; the
     /// connection records the format it asks for in Bind).
     pub fn with_format(mut self, format: i16) -> Self {
@@ -372,6 +386,43 @@ pub struct CopyResponse {
     pub column_formats: Vec<i16>,
 }
 
+/// The secret key of BackendKeyData: a credential (it lets anyone cancel the backend's
+/// queries), so `Debug` shows only its length.
+///
+/// ```
+/// use bytes::Bytes;
+/// use hyperdjango_pgwire::proto::backend::SecretKey;
+///
+/// let key = SecretKey::new(Bytes::from_static(b"\x01\x02\x03\x04"));
+/// assert_eq!(key.as_bytes(), b"\x01\x02\x03\x04");
+/// assert_eq!(format!("{key:?}"), "SecretKey(<4 bytes>)");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(Bytes);
+
+impl SecretKey {
+    /// Wraps key bytes.
+    pub fn new(key: Bytes) -> SecretKey {
+        SecretKey(key)
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The key as shared bytes.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretKey(<{} bytes>)", self.0.len())
+    }
+}
+
 /// One backend message.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -404,7 +455,7 @@ pub enum Message {
         /// The backend's process id.
         process_id: i32,
         /// The secret key.
-        secret_key: Bytes,
+        secret_key: SecretKey,
     },
     /// Bind completed.
     BindComplete,
@@ -463,6 +514,50 @@ pub enum Message {
 }
 
 impl Message {
+    /// The message's name, as the protocol documentation spells it.
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::proto::backend::Message;
+    /// assert_eq!(Message::NoData.name(), "NoData");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::AuthenticationOk => "AuthenticationOk",
+            Message::AuthenticationKerberosV5 => "AuthenticationKerberosV5",
+            Message::AuthenticationCleartextPassword => "AuthenticationCleartextPassword",
+            Message::AuthenticationMd5Password { .. } => "AuthenticationMD5Password",
+            Message::AuthenticationGss => "AuthenticationGSS",
+            Message::AuthenticationGssContinue(_) => "AuthenticationGSSContinue",
+            Message::AuthenticationSspi => "AuthenticationSSPI",
+            Message::AuthenticationSasl(_) => "AuthenticationSASL",
+            Message::AuthenticationSaslContinue(_) => "AuthenticationSASLContinue",
+            Message::AuthenticationSaslFinal(_) => "AuthenticationSASLFinal",
+            Message::BackendKeyData { .. } => "BackendKeyData",
+            Message::BindComplete => "BindComplete",
+            Message::CloseComplete => "CloseComplete",
+            Message::CommandComplete(_) => "CommandComplete",
+            Message::CopyData(_) => "CopyData",
+            Message::CopyDone => "CopyDone",
+            Message::CopyInResponse(_) => "CopyInResponse",
+            Message::CopyOutResponse(_) => "CopyOutResponse",
+            Message::CopyBothResponse(_) => "CopyBothResponse",
+            Message::DataRow(_) => "DataRow",
+            Message::EmptyQueryResponse => "EmptyQueryResponse",
+            Message::ErrorResponse(_) => "ErrorResponse",
+            Message::FunctionCallResponse(_) => "FunctionCallResponse",
+            Message::NegotiateProtocolVersion { .. } => "NegotiateProtocolVersion",
+            Message::NoData => "NoData",
+            Message::NoticeResponse(_) => "NoticeResponse",
+            Message::NotificationResponse(_) => "NotificationResponse",
+            Message::ParameterDescription(_) => "ParameterDescription",
+            Message::ParameterStatus { .. } => "ParameterStatus",
+            Message::ParseComplete => "ParseComplete",
+            Message::PortalSuspended => "PortalSuspended",
+            Message::ReadyForQuery(_) => "ReadyForQuery",
+            Message::RowDescription(_) => "RowDescription",
+        }
+    }
+
     /// Decodes the body of a message with the given tag.
     ///
     /// ```
@@ -530,7 +625,7 @@ impl Message {
                 }
                 Ok(Message::BackendKeyData {
                     process_id,
-                    secret_key: body.slice(4..),
+                    secret_key: SecretKey(body.slice(4..)),
                 })
             }
             b'R' => decode_authentication(body),
@@ -934,13 +1029,13 @@ mod tests {
     fn backend_key_data_both_versions() {
         let m = decode(b'K', b"\0\0\0\x07\x01\x02\x03\x04").unwrap();
         assert!(
-            matches!(m, Message::BackendKeyData { process_id: 7, ref secret_key } if secret_key.len() == 4)
+            matches!(m, Message::BackendKeyData { process_id: 7, ref secret_key } if secret_key.as_bytes().len() == 4)
         );
         let mut long = vec![0, 0, 0, 9];
         long.extend_from_slice(&[0xab; 32]);
         let m = decode(b'K', &long).unwrap();
         assert!(
-            matches!(m, Message::BackendKeyData { process_id: 9, ref secret_key } if secret_key.len() == 32)
+            matches!(m, Message::BackendKeyData { process_id: 9, ref secret_key } if secret_key.as_bytes().len() == 32)
         );
         assert!(decode(b'K', b"\0\0\0\x07\x01").is_err());
         let mut too_long = vec![0, 0, 0, 9];

@@ -22,6 +22,15 @@ impl Stream {
             Stream::Unix(s) => s.try_write(buf),
         }
     }
+
+    /// Reads what the socket holds right now into `buf`, without waiting: `WouldBlock` when
+    /// nothing has arrived, `Ok(0)` at end of stream.
+    pub(crate) fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(buf),
+            Stream::Unix(s) => s.try_read_buf(buf),
+        }
+    }
 }
 
 impl AsyncRead for Stream {
