@@ -23,6 +23,9 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::W2Pipeline => {
             Some("conn.pipeline(SyncMode::PerQuery) with 100 queries, one run()")
         }
+        Workload::W2PipelineAtomic => {
+            Some("conn.pipeline(SyncMode::Atomic): one Sync for the batch, like the pgbench floor")
+        }
         Workload::W5Many => Some("conn.execute_many (one implicit transaction)"),
         Workload::W5Copy => Some("copy_in + BinaryCopyInWriter"),
         _ => None,
@@ -58,7 +61,8 @@ impl Hd {
                     checksum: v as u64,
                 })
             }
-            Workload::W2Pipeline => self.w2().await,
+            Workload::W2Pipeline => self.w2(SyncMode::PerQuery).await,
+            Workload::W2PipelineAtomic => self.w2(SyncMode::Atomic).await,
             Workload::W3Fetch => {
                 let rows = self.conn.query(W3_SQL, &[]).await?;
                 let mut sum = 0;
@@ -137,9 +141,9 @@ impl Hd {
         }
     }
 
-    async fn w2(&mut self) -> Result<Outcome> {
+    async fn w2(&mut self, mode: SyncMode) -> Result<Outcome> {
         let values: Vec<i32> = (0..W2_QUERIES).collect();
-        let mut p = self.conn.pipeline(SyncMode::PerQuery);
+        let mut p = self.conn.pipeline(mode);
         for v in &values {
             p.query("SELECT $1::int4", &[v])?;
         }

@@ -85,8 +85,11 @@ INSERT INTO bench_w6
 pub enum Workload {
     /// `SELECT 1` round trip, one connection.
     W1Select1,
-    /// 100 pipelined `SELECT $1::int4`.
+    /// 100 pipelined `SELECT $1::int4`, one Sync per query (independent results).
     W2Pipeline,
+    /// The same 100 queries with one Sync for the batch, as pgbench's pipeline mode sends
+    /// them: only drivers with such a mode (hyperdjango's `SyncMode::Atomic`).
+    W2PipelineAtomic,
     /// Fetch 100k rows (int4, int8, text, float8, bool, timestamptz).
     W3Fetch,
     /// The MagicStack pgbench query over pg_type (12 columns).
@@ -103,9 +106,10 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
+        Workload::W2PipelineAtomic,
         Workload::W3Fetch,
         Workload::W4PgType,
         Workload::W5OneByOne,
@@ -119,6 +123,7 @@ impl Workload {
         match self {
             Workload::W1Select1 => "W1 select1",
             Workload::W2Pipeline => "W2 pipeline x100",
+            Workload::W2PipelineAtomic => "W2 pipeline x100, 1 Sync",
             Workload::W3Fetch => "W3 fetch 100k",
             Workload::W4PgType => "W4 pg_type",
             Workload::W5OneByOne => "W5 insert 1-by-1",
@@ -131,7 +136,10 @@ impl Workload {
     /// What one unit of work is: the rate is reported in units per second.
     pub fn unit(self) -> &'static str {
         match self {
-            Workload::W1Select1 | Workload::W2Pipeline | Workload::W4PgType => "queries",
+            Workload::W1Select1
+            | Workload::W2Pipeline
+            | Workload::W2PipelineAtomic
+            | Workload::W4PgType => "queries",
             _ => "rows",
         }
     }
@@ -226,6 +234,11 @@ impl Client {
             Client::Tp(_) => tp::note(w),
             Client::Sx(_) => sx::note(w),
         }
+    }
+
+    /// Whether this driver can run `w` at all (only hyperdjango has a one-Sync pipeline).
+    pub fn supports(&self, w: Workload) -> bool {
+        w != Workload::W2PipelineAtomic || matches!(self, Client::Hd(_))
     }
 
     /// Whether the driver's variant of `w` is a stand-in for an API that is not there yet:

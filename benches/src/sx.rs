@@ -182,6 +182,9 @@ impl Sx {
                     checksum: n,
                 })
             }
+            Workload::W2PipelineAtomic => {
+                Err("no pipeline with one Sync for the batch in sqlx".into())
+            }
             Workload::W6ArraysBytea => {
                 let rows = sqlx::query(W6_SQL).fetch_all(&mut *conn).await?;
                 let mut sum = 0;
