@@ -344,7 +344,9 @@ pub trait Now {
 #[cfg(feature = "chrono")]
 impl Now for chrono::DateTime<chrono::Utc> {
     fn now() -> Self {
-        std::time::SystemTime::now().into()
+        // PostgreSQL keeps microseconds: truncate, so the value saved is the value held.
+        let now: chrono::DateTime<chrono::Utc> = std::time::SystemTime::now().into();
+        chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
     }
 }
 #[cfg(feature = "chrono")]
@@ -368,6 +370,8 @@ type CheckFn<B> = Arc<dyn Fn(&B) -> Result<(), String> + Send + Sync>;
 pub(crate) struct Validator<B> {
     pub(crate) check: CheckFn<B>,
     pub(crate) sql: Option<String>,
+    /// An empty string passes it when the field is `blank` (text validators).
+    pub(crate) text: bool,
 }
 
 impl<B> Clone for Validator<B> {
@@ -375,6 +379,7 @@ impl<B> Clone for Validator<B> {
         Validator {
             check: self.check.clone(),
             sql: self.sql.clone(),
+            text: self.text,
         }
     }
 }
@@ -628,6 +633,7 @@ impl<T: FieldType> Field<T> {
         self.validators.push(Validator {
             check: Arc::new(f),
             sql: None,
+            text: false,
         });
         self
     }
@@ -637,9 +643,13 @@ impl<T: FieldType> Field<T> {
         sql: Option<String>,
         f: impl Fn(&T::Base) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
+        let text = sql
+            .as_deref()
+            .is_some_and(|s| s.contains(" ~ ") || s.starts_with("length("));
         self.validators.push(Validator {
             check: Arc::new(f),
             sql,
+            text,
         });
         self
     }
@@ -654,8 +664,13 @@ impl<T: FieldType> Field<T> {
     pub fn validate(&self, value: &T) -> Result<(), Vec<String>> {
         let mut errors = Vec::new();
         if let Some(b) = value.as_base() {
-            if !self.opts.blank && is_blank(b) {
-                errors.push("This field cannot be blank.".to_string());
+            // As in Django, an empty value is checked by `blank` alone.
+            if is_blank(b) {
+                return if self.opts.blank {
+                    Ok(())
+                } else {
+                    Err(vec!["This field cannot be blank.".to_string()])
+                };
             }
             if !self.choices.is_empty() && !self.choices.iter().any(|(c, _)| same(c, b)) {
                 errors.push("Value is not a valid choice.".to_string());
@@ -690,7 +705,14 @@ impl<T: FieldType> Field<T> {
         let mut v: Vec<String> = self
             .validators
             .iter()
-            .filter_map(|v| v.sql.clone())
+            .filter_map(|v| {
+                let sql = v.sql.clone()?;
+                Some(if v.text && self.opts.blank {
+                    format!("{{col}} = '' OR {sql}")
+                } else {
+                    sql
+                })
+            })
             .collect();
         if let Some(c) = &self.choice_sql {
             v.push(format!("{{col}} IN ({})", c.join(", ")));

@@ -12,6 +12,8 @@ mod copy;
 mod errors;
 mod failures;
 mod idle;
+mod orm_crud;
+mod orm_models;
 mod pipeline;
 mod pool;
 mod pool_faults;
