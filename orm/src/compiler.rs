@@ -721,6 +721,8 @@ impl Ctx {
         let terms: Vec<OrderTerm> = match &q.order {
             Some(o) => o.clone(),
             None if matches!(q.select, Select::Custom(_)) => Vec::new(),
+            // The model's default order would need its columns in a DISTINCT select list.
+            None if q.distinct && matches!(q.select, Select::Values(_)) => Vec::new(),
             None => q
                 .model
                 .ordering

@@ -118,6 +118,16 @@ pub(crate) fn resolve(alias: Option<&Arc<str>>) -> Arc<str> {
     }
 }
 
+/// The alias calls of this task use when they name none (the [`using_database`] scope's, or
+/// `default`).
+///
+/// ```
+/// assert_eq!(&*hyperdjango_orm::db::resolve_current(), "default");
+/// ```
+pub fn resolve_current() -> String {
+    resolve(None).to_string()
+}
+
 /// A connection for one ORM call: the transaction's, or one from the pool.
 pub(crate) enum Conn {
     Pooled(PooledConnection),

@@ -368,14 +368,14 @@ impl<M, B> Operand<M, B> for Expr<M, B> {
 }
 
 /// Any value can be compared with a string-form expression.
-impl<M> Operand<M, Dyn> for Param {
+impl<M, V: SqlValue> Operand<M, Dyn> for V {
     fn into_node(self) -> Node {
-        Node::Param(self)
+        Node::param(self)
     }
 }
 
 /// Numbers: the types arithmetic and Sum/Avg apply to.
-pub trait Numeric: SqlValue {}
+pub trait Numeric {}
 impl Numeric for i16 {}
 impl Numeric for i32 {}
 impl Numeric for i64 {}
@@ -384,22 +384,6 @@ impl Numeric for f64 {}
 impl Numeric for Dyn {}
 #[cfg(feature = "rust_decimal")]
 impl Numeric for rust_decimal::Decimal {}
-
-impl ToSql for Dyn {
-    fn sql_type(&self) -> hyperdjango_pgwire::Type {
-        hyperdjango_pgwire::Type::UNSPECIFIED
-    }
-    fn accepts(&self, _: &hyperdjango_pgwire::Type) -> bool {
-        true
-    }
-    fn to_sql(
-        &self,
-        _: &hyperdjango_pgwire::Type,
-        _: &mut hyperdjango_pgwire::__private::BytesMut,
-    ) -> Result<hyperdjango_pgwire::types::IsNull, hyperdjango_pgwire::types::BoxError> {
-        Ok(hyperdjango_pgwire::types::IsNull::Yes)
-    }
-}
 
 macro_rules! arith {
     ($($tr:ident $m:ident $op:literal),*) => {$(

@@ -14,6 +14,7 @@ mod failures;
 mod idle;
 mod orm_crud;
 mod orm_models;
+mod orm_query;
 mod pipeline;
 mod pool;
 mod pool_faults;
