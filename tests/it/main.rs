@@ -15,6 +15,7 @@ mod idle;
 mod orm_crud;
 mod orm_models;
 mod orm_query;
+mod orm_tx;
 mod pipeline;
 mod pool;
 mod pool_faults;

@@ -456,6 +456,18 @@ impl<M: Model> QuerySet<M> {
         Ok(lines.join("\n"))
     }
 
+    /// Raw SQL (trusted text, no parameters) on this queryset's database, or the
+    /// transaction's connection: the rows as they come.
+    pub async fn raw_rows(&self, sql: &str) -> Result<Vec<Row>> {
+        let c = Compiled {
+            sql: sql.to_string(),
+            params: Vec::new(),
+            regex_fields: Vec::new(),
+            model: M::meta().name,
+        };
+        run(&self.alias(), &c).await
+    }
+
     /// Raw SQL into instances: columns are matched to fields by name (missing ones are
     /// deferred). `params` are bind parameters (`$1`, `$2`, ...).
     pub async fn raw(&self, sql: &str, params: Vec<Param>) -> Result<Vec<M>> {
