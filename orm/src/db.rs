@@ -130,7 +130,7 @@ pub fn resolve_current() -> String {
 
 /// A connection for one ORM call: the transaction's, or one from the pool.
 pub(crate) enum Conn {
-    Pooled(PooledConnection),
+    Pooled(Box<PooledConnection>),
     Tx(OwnedMutexGuard<TxConn>),
 }
 
@@ -149,5 +149,5 @@ pub(crate) async fn connection(alias: &Arc<str>) -> Result<Conn> {
         return Ok(Conn::Tx(tx.lock_owned().await));
     }
     let pool = database(alias)?;
-    Ok(Conn::Pooled(pool.acquire().await?))
+    Ok(Conn::Pooled(Box::new(pool.acquire().await?)))
 }

@@ -61,7 +61,7 @@ pub use expr::{
     OrderBy, Param, StdDev, StdDevSample, Sum, Variance, VarianceSample, When, case, cast,
     coalesce, condition, exists, f, outer_ref, random, raw_sql, subquery, value, when,
 };
-pub use field::{Auto, Field, FieldMeta, FieldType};
+pub use field::{Auto, Field, FieldMeta, FieldType, SqlValue};
 pub use hyperdjango_pgwire::{Row, ToSql};
 pub use instance::SaveOptions;
 pub use lookup::{Q, q, register_lookup};
@@ -73,9 +73,9 @@ pub use validate::{NON_FIELD_ERRORS, ValidationErrors};
 /// Everything a model file needs: `use hyperdjango_orm::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Auto, Avg, BulkOptions, Conflict, Count, CountAll, Error, Expr, F, Field, Max, Meta, Min,
-        Model, Q, QuerySet, SaveOptions, StdDev, Sum, ValidationErrors, Variance, atomic, case,
-        cast, coalesce, condition, exists, f, model, outer_ref, q, random, raw_sql, subquery,
-        value, when,
+        Aggregate, Auto, Avg, BulkOptions, Column, Conflict, Count, CountAll, Error, Expr, F,
+        Field, Max, Meta, Min, Model, Q, QuerySet, SaveOptions, StdDev, Sum, ValidationErrors,
+        Variance, atomic, case, cast, coalesce, condition, exists, f, model, outer_ref, q, random,
+        raw_sql, subquery, value, when,
     };
 }

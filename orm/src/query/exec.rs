@@ -408,7 +408,7 @@ impl<M: Model> QuerySet<M> {
                 Some(t) => db::Conn::Tx(t.lock_owned().await),
                 None => match db::database(&alias) {
                     Ok(p) => match p.acquire().await {
-                        Ok(c) => db::Conn::Pooled(c),
+                        Ok(c) => db::Conn::Pooled(Box::new(c)),
                         Err(e) => {
                             let _ = tx.send(Err(e.into())).await;
                             return;
