@@ -24,6 +24,30 @@
 //! let _ = Product::prise.lt(10.0); // no such field
 //! ```
 //!
+//! ```compile_fail
+//! use hyperdjango_orm::prelude::*;
+//! model! {
+//!     #[table = "products"]
+//!     pub struct Product { pub id: Auto<i32> = Field::new().primary_key(), pub price: f64 = Field::new() }
+//! }
+//! model! {
+//!     #[table = "orders"]
+//!     pub struct Order { pub id: Auto<i32> = Field::new().primary_key() }
+//! }
+//! let _ = Order::objects().filter(Product::price.lt(1.0)); // a condition on another model
+//! ```
+//!
+//! The same code with the right name, type and model compiles:
+//!
+//! ```
+//! use hyperdjango_orm::prelude::*;
+//! model! {
+//!     #[table = "products"]
+//!     pub struct Product { pub id: Auto<i32> = Field::new().primary_key(), pub price: f64 = Field::new() }
+//! }
+//! let _ = Product::objects().filter(Product::price.lt(10.0));
+//! ```
+//!
 //! Values always become bind parameters; the SQL text only ever holds quoted identifiers.
 
 use std::fmt;
