@@ -16,15 +16,15 @@ model! {
     #[table = "quickstart_products"]
     #[meta = Meta::new().ordering(["name"])]
     #[derive(Debug, Clone)]
-    pub struct Product {
-        pub id: Auto<i32> = Field::new().primary_key(),
-        pub name: String = Field::new().max_length(200),
-        pub sku: String = Field::new().unique().index(),
-        pub price: f64 = Field::new().default(0.0).ge(0.0),
-        pub stock: i32 = Field::new().default(0),
-        pub is_active: bool = Field::new().default(true),
-        pub weight_kg: Option<f64>,
-        pub created_at: Option<DateTime<Utc>> = Field::new().auto_now_add(),
+    struct Product {
+        id: Auto<i32> = Field::new().primary_key(),
+        name: String = Field::new().max_length(200),
+        sku: String = Field::new().unique().index(),
+        price: f64 = Field::new().default(0.0).ge(0.0),
+        stock: i32 = Field::new().default(0),
+        is_active: bool = Field::new().default(true),
+        weight_kg: Option<f64>,
+        created_at: Option<DateTime<Utc>> = Field::new().auto_now_add(),
     }
 }
 
