@@ -1,4 +1,4 @@
-//! The criterion benches of W1..W6: one server and data set, then one benchmark group per
+//! The criterion benches of W1..W6 and P1 (the pool workload of issue 5): one server and data set, then one benchmark group per
 //! workload ("W1 select1", ..., see `hyperdjango_benches::Workload`) with one function per
 //! driver, all on tokio's default multi-threaded runtime. The workload code is the library's,
 //! the same as `compare` runs.
@@ -35,7 +35,7 @@ fn bench_workloads(c: &mut Criterion) {
         .collect();
     for w in Workload::ALL {
         let mut group = c.benchmark_group(w.name());
-        if w.needs_reset() || w == Workload::W3Fetch {
+        if w.needs_reset() || w == Workload::W3Fetch || w == Workload::P1PoolGet {
             // Iterations of 10-1000 ms.
             group.sample_size(10);
             group.measurement_time(Duration::from_secs(10));

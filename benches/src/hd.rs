@@ -5,10 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use hyperdjango_pgwire::{BinaryCopyInWriter, Connection, SyncMode, ToSql, Type};
+use hyperdjango_pool::Pool;
 
 use crate::{
-    Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL,
-    Workload, checksum,
+    Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result, W2_QUERIES, W3_SQL, W4_SQL,
+    W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
 };
 
 /// Whether the hyperdjango variant of `w` is a stand-in for an API that is not there yet
@@ -28,13 +29,20 @@ pub fn note(w: Workload) -> Option<&'static str> {
         }
         Workload::W5Many => Some("conn.execute_many (one implicit transaction)"),
         Workload::W5Copy => Some("copy_in + BinaryCopyInWriter"),
+        Workload::P1PoolGet => Some(
+            "hyperdjango_pool::Pool, max_size 4, other settings at their defaults \
+             (rotation after 10,000 queries); acquire + query_one(SQL text) per get",
+        ),
         _ => None,
     }
 }
 
-/// One hyperdjango connection (its statement cache holds the prepared statements).
+/// One hyperdjango connection (its statement cache holds the prepared statements), and P1's
+/// pool, created on first use.
 pub struct Hd {
     conn: Connection,
+    url: String,
+    pool: Option<Pool>,
 }
 
 impl Hd {
@@ -42,6 +50,8 @@ impl Hd {
     pub async fn connect(url: &str) -> Result<Hd> {
         Ok(Hd {
             conn: Connection::connect_url(url).await?,
+            url: url.to_string(),
+            pool: None,
         })
     }
 
@@ -124,6 +134,7 @@ impl Hd {
                 })
             }
             Workload::W5Many => self.w5_many(data).await,
+            Workload::P1PoolGet => self.p1().await,
             Workload::W5Copy => self.w5_copy(data).await,
             Workload::W6ArraysBytea => {
                 let rows = self.conn.query(W6_SQL, &[]).await?;
@@ -156,6 +167,36 @@ impl Hd {
             units: W2_QUERIES as u64,
             checksum: sum,
         })
+    }
+
+    async fn p1(&mut self) -> Result<Outcome> {
+        let pool = match &self.pool {
+            Some(p) => p.clone(),
+            None => {
+                let p = Pool::builder()
+                    .url(self.url.as_str())
+                    .max_size(P1_CONNS)
+                    .build()?;
+                self.pool.insert(p).clone()
+            }
+        };
+        let handles: Vec<_> = (0..P1_TASKS)
+            .map(|t| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut sum = 0;
+                    for k in 0..P1_GETS {
+                        let id = crate::p1_id(t, k);
+                        let mut conn = pool.acquire().await?;
+                        let row = conn.query_one(P1_SQL, &[&id]).await?;
+                        drop(conn);
+                        sum = checksum::p1(sum, row.get(0)?, row.get(1)?, row.get(2)?);
+                    }
+                    Ok::<u64, crate::BoxError>(sum)
+                })
+            })
+            .collect();
+        crate::p1_join(handles).await
     }
 
     async fn w5_many(&mut self, data: &W5Data) -> Result<Outcome> {

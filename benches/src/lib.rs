@@ -48,6 +48,36 @@ pub const W5_ROWS: usize = 10_000;
 /// Rows of the W6 table.
 pub const W6_ROWS: u64 = 1_000;
 
+/// P1: concurrent tasks sharing one pool.
+pub const P1_TASKS: u32 = 64;
+/// P1: connections in each pool (hyperdjango's `max_size`, deadpool's `max_size`, sqlx's
+/// `max_connections`).
+pub const P1_CONNS: usize = 4;
+/// P1: primary-key gets per task per iteration (one acquire each).
+pub const P1_GETS: u32 = 32;
+/// P1: rows of `bench_p1`.
+pub const P1_ROWS: u32 = 10_000;
+/// P1: the primary-key get, as SQL text (each driver caches the statement per connection).
+pub const P1_SQL: &str = "SELECT id, name, value FROM bench_p1 WHERE id = $1";
+
+/// The id of P1's `k`-th get in task `task`: a fixed sequence spread over the whole table.
+pub fn p1_id(task: u32, k: u32) -> i32 {
+    ((task * 7_919 + k * 104_729) % P1_ROWS + 1) as i32
+}
+
+/// Awaits P1's tasks in order and folds their checksums (each task's own sum is over its gets
+/// in order, so the result does not depend on scheduling).
+pub async fn p1_join(handles: Vec<tokio::task::JoinHandle<Result<u64>>>) -> Result<Outcome> {
+    let mut sum = 0;
+    for h in handles {
+        sum = checksum::add(sum, h.await??);
+    }
+    Ok(Outcome {
+        units: u64::from(P1_TASKS) * u64::from(P1_GETS),
+        checksum: sum,
+    })
+}
+
 /// W3: 100k rows of int4, int8, text, float8, bool, timestamptz.
 pub const W3_SQL: &str = "SELECT i4, i8, t, f8, b, ts FROM bench_w3";
 /// W4: the MagicStack pgbench query over `pg_type` (12 columns), parameters `(-1, true)`.
@@ -63,7 +93,7 @@ pub const W6_SQL: &str = "SELECT arr, data FROM bench_w6";
 
 /// The tables and data, created once through one connection and read by every driver.
 const CREATE_SQL: &str = "
-DROP TABLE IF EXISTS bench_w3, bench_w5, bench_w6;
+DROP TABLE IF EXISTS bench_w3, bench_w5, bench_w6, bench_p1;
 CREATE TABLE bench_w3 (
     i4 int4 NOT NULL, i8 int8 NOT NULL, t text NOT NULL,
     f8 float8 NOT NULL, b bool NOT NULL, ts timestamptz NOT NULL);
@@ -78,6 +108,10 @@ INSERT INTO bench_w6
     SELECT i, ARRAY(SELECT i * 100 + j FROM generate_series(1, 10) AS j),
            decode(repeat(md5(i::text), 8), 'hex')
     FROM generate_series(1, 1000) AS i;
+CREATE TABLE bench_p1 (id int4 PRIMARY KEY, name text NOT NULL, value int8 NOT NULL);
+INSERT INTO bench_p1
+    SELECT i, 'item ' || i, i::int8 * 7919
+    FROM generate_series(1, 10000) AS i;
 ";
 
 /// One benchmark workload of issue 4.
@@ -102,11 +136,14 @@ pub enum Workload {
     W5Copy,
     /// Fetch 1,000 rows of int4[] and bytea.
     W6ArraysBytea,
+    /// Issue 5: 64 tasks doing primary-key gets through one pool of 4 connections (acquire,
+    /// one SELECT, release per get).
+    P1PoolGet,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
         Workload::W2PipelineAtomic,
@@ -116,6 +153,7 @@ impl Workload {
         Workload::W5Many,
         Workload::W5Copy,
         Workload::W6ArraysBytea,
+        Workload::P1PoolGet,
     ];
 
     /// A short name: the criterion benchmark id and the table's first column.
@@ -130,6 +168,7 @@ impl Workload {
             Workload::W5Many => "W5 insert many",
             Workload::W5Copy => "W5 insert COPY",
             Workload::W6ArraysBytea => "W6 int[]+bytea",
+            Workload::P1PoolGet => "P1 pool pk get, 64 tasks / 4 conns",
         }
     }
 
@@ -139,7 +178,8 @@ impl Workload {
             Workload::W1Select1
             | Workload::W2Pipeline
             | Workload::W2PipelineAtomic
-            | Workload::W4PgType => "queries",
+            | Workload::W4PgType
+            | Workload::P1PoolGet => "queries",
             _ => "rows",
         }
     }
@@ -377,6 +417,17 @@ pub mod checksum {
         add(a, typdelim as u64)
     }
 
+    /// One P1 row.
+    #[inline]
+    pub fn p1(acc: u64, id: i32, name: &str, value: i64) -> u64 {
+        let a = add(acc, id as u64);
+        let a = add(
+            a,
+            name.len() as u64 + u64::from(name.as_bytes()[name.len() - 1]),
+        );
+        add(a, value as u64)
+    }
+
     /// One W6 row.
     #[inline]
     pub fn w6(acc: u64, arr: &[i32], data: &[u8]) -> u64 {
@@ -462,7 +513,7 @@ impl BenchEnv {
     }
 }
 
-/// Creates `bench_w3`, `bench_w5` and `bench_w6` (dropping old ones), vacuums and warms them,
+/// Creates `bench_w3`, `bench_w5`, `bench_w6` and `bench_p1` (dropping old ones), vacuums and warms them,
 /// and returns the server's `server_version_num`.
 pub async fn create_data(url: &str) -> Result<u32> {
     let mut conn = hyperdjango_pgwire::Connection::connect_url(url).await?;
@@ -471,9 +522,14 @@ pub async fn create_data(url: &str) -> Result<u32> {
         .await?;
     conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_w6")
         .await?;
-    // Into shared_buffers before anything is timed.
-    conn.batch_execute("SELECT count(*) FROM bench_w3; SELECT count(*) FROM bench_w6")
+    conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_p1")
         .await?;
+    // Into shared_buffers before anything is timed.
+    conn.batch_execute(
+        "SELECT count(*) FROM bench_w3; SELECT count(*) FROM bench_w6; \
+         SELECT count(*) FROM bench_p1",
+    )
+    .await?;
     let v: String = conn
         .query_one("SELECT current_setting('server_version_num')", &[])
         .await?
@@ -495,6 +551,20 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
         }
         assert!(process_cpu_ns().unwrap() > a, "{x}");
+    }
+
+    #[test]
+    fn p1_ids_cover_the_table() {
+        let ids: std::collections::HashSet<i32> = (0..P1_TASKS)
+            .flat_map(|t| (0..P1_GETS).map(move |k| p1_id(t, k)))
+            .collect();
+        assert!(ids.iter().all(|&id| (1..=P1_ROWS as i32).contains(&id)));
+        // Nearly every get hits a different row.
+        assert!(
+            ids.len() > (P1_TASKS * P1_GETS) as usize * 9 / 10,
+            "{}",
+            ids.len()
+        );
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! `UNNEST` of array parameters for bulk inserts, and `copy_in_raw` for COPY.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgConnection;
 use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row};
 
 use crate::{
-    Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
+    Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result, W2_QUERIES, W3_SQL, W4_SQL,
+    W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
 };
 
 /// sqlx's bulk insert: one statement over column arrays.
@@ -31,13 +32,21 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::W5Copy => Some(
             "copy_in_raw with text-format COPY formatted by the bench (no typed binary writer)",
         ),
+        Workload::P1PoolGet => Some(
+            "PgPool, max_connections 4, other options at their defaults (test_before_acquire: \
+             a ping when a connection is taken from the idle queue); query(..).fetch_one(&pool) \
+             per get",
+        ),
         _ => None,
     }
 }
 
-/// One sqlx connection (its statement cache holds the prepared statements).
+/// One sqlx connection (its statement cache holds the prepared statements), and P1's pool,
+/// created on first use.
 pub struct Sx {
     conn: PgConnection,
+    url: String,
+    pool: Option<PgPool>,
 }
 
 impl Sx {
@@ -45,6 +54,8 @@ impl Sx {
     pub async fn connect(url: &str) -> Result<Sx> {
         Ok(Sx {
             conn: PgConnection::connect(url).await?,
+            url: url.to_string(),
+            pool: None,
         })
     }
 
@@ -58,6 +69,9 @@ impl Sx {
 
     /// Runs one iteration of `w`.
     pub async fn run(&mut self, w: Workload, data: &W5Data) -> Result<Outcome> {
+        if w == Workload::P1PoolGet {
+            return self.p1().await;
+        }
         let conn = &mut self.conn;
         match w {
             Workload::W1Select1 => {
@@ -185,6 +199,7 @@ impl Sx {
             Workload::W2PipelineAtomic => {
                 Err("no pipeline with one Sync for the batch in sqlx".into())
             }
+            Workload::P1PoolGet => unreachable!("handled above"),
             Workload::W6ArraysBytea => {
                 let rows = sqlx::query(W6_SQL).fetch_all(&mut *conn).await?;
                 let mut sum = 0;
@@ -199,5 +214,35 @@ impl Sx {
                 })
             }
         }
+    }
+}
+
+impl Sx {
+    async fn p1(&mut self) -> Result<Outcome> {
+        let pool = match &self.pool {
+            Some(p) => p.clone(),
+            None => {
+                let p = PgPoolOptions::new()
+                    .max_connections(P1_CONNS as u32)
+                    .connect(&self.url)
+                    .await?;
+                self.pool.insert(p).clone()
+            }
+        };
+        let handles: Vec<_> = (0..P1_TASKS)
+            .map(|t| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut sum = 0;
+                    for k in 0..P1_GETS {
+                        let id = crate::p1_id(t, k);
+                        let row = sqlx::query(P1_SQL).bind(id).fetch_one(&pool).await?;
+                        sum = checksum::p1(sum, row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                    }
+                    Ok::<u64, crate::BoxError>(sum)
+                })
+            })
+            .collect();
+        crate::p1_join(handles).await
     }
 }

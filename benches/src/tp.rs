@@ -11,8 +11,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::{
-    Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL,
-    Workload, checksum,
+    Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result, W2_QUERIES, W3_SQL, W4_SQL,
+    W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
 };
 
 /// How tokio-postgres runs `w`, where that needs saying.
@@ -24,13 +24,20 @@ pub fn note(w: Workload) -> Option<&'static str> {
              (its implicit pipelining; it has no execute_many)",
         ),
         Workload::W5Copy => Some("binary COPY with binary_copy::BinaryCopyInWriter"),
+        Workload::P1PoolGet => Some(
+            "deadpool-postgres 0.14 over tokio-postgres, max_size 4, RecyclingMethod::Fast (its \
+             default); get + prepare_cached + query_one per get",
+        ),
         _ => None,
     }
 }
 
-/// One tokio-postgres client and its prepared statements.
+/// One tokio-postgres client and its prepared statements, and P1's deadpool-postgres pool,
+/// created on first use.
 pub struct Tp {
     client: Client,
+    url: String,
+    pool: Option<deadpool_postgres::Pool>,
     select1: Statement,
     select_int: Statement,
     w3: Statement,
@@ -56,6 +63,8 @@ impl Tp {
             insert: client.prepare(W5_INSERT_SQL).await?,
             w6: client.prepare(W6_SQL).await?,
             client,
+            url: url.to_string(),
+            pool: None,
         })
     }
 
@@ -188,6 +197,7 @@ impl Tp {
             Workload::W2PipelineAtomic => {
                 Err("no pipeline with one Sync for the batch in tokio-postgres".into())
             }
+            Workload::P1PoolGet => self.p1().await,
             Workload::W6ArraysBytea => {
                 let rows = self.client.query(&self.w6, &[]).await?;
                 let mut sum = 0;
@@ -202,5 +212,43 @@ impl Tp {
                 })
             }
         }
+    }
+}
+
+impl Tp {
+    async fn p1(&mut self) -> Result<Outcome> {
+        let pool = match &self.pool {
+            Some(p) => p.clone(),
+            None => {
+                let config: tokio_postgres::Config = self.url.parse()?;
+                let manager = deadpool_postgres::Manager::from_config(
+                    config,
+                    NoTls,
+                    deadpool_postgres::ManagerConfig::default(),
+                );
+                let p = deadpool_postgres::Pool::builder(manager)
+                    .max_size(P1_CONNS)
+                    .build()?;
+                self.pool.insert(p).clone()
+            }
+        };
+        let handles: Vec<_> = (0..P1_TASKS)
+            .map(|t| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut sum = 0;
+                    for k in 0..P1_GETS {
+                        let id = crate::p1_id(t, k);
+                        let client = pool.get().await?;
+                        let stmt = client.prepare_cached(P1_SQL).await?;
+                        let row = client.query_one(&stmt, &[&id]).await?;
+                        drop(client);
+                        sum = checksum::p1(sum, row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                    }
+                    Ok::<u64, crate::BoxError>(sum)
+                })
+            })
+            .collect();
+        crate::p1_join(handles).await
     }
 }

@@ -1,4 +1,6 @@
-//! `compare`: every workload of issue 4 on hyperdjango, tokio-postgres and sqlx in one process
+//! `compare`: every workload of issue 4 (and issue 5's pool workload, P1, where the
+//! tokio-postgres column is deadpool-postgres and the sqlx column is sqlx's `PgPool`) on
+//! hyperdjango, tokio-postgres and sqlx in one process
 //! against one server, plus the pgbench / EXPLAIN floors, printed as a markdown table.
 //!
 //! ```text
@@ -24,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use hyperdjango_benches::floor::{self, PgbenchResult};
 use hyperdjango_benches::{
-    BenchEnv, Client, DriverKind, Outcome, Result, W2_QUERIES, W3_ROWS, W5Data, Workload,
+    BenchEnv, Client, DriverKind, Outcome, P1_CONNS, P1_GETS, P1_TASKS, Result, W2_QUERIES,
+    W3_ROWS, W5Data, Workload,
 };
 
 struct Options {
@@ -618,8 +621,12 @@ fn print_report(
     println!(
         "- W1: one query per iteration; W2: 100 queries per iteration; W3: {} rows; W4: one \
          query (about 600 rows of pg_type, 12 columns, all decoded); W5: 10,000 rows in one \
-         transaction, table truncated before each iteration (not timed); W6: 1,000 rows.",
-        W3_ROWS
+         transaction, table truncated before each iteration (not timed); W6: 1,000 rows; \
+         P1: {P1_TASKS} tasks x {P1_GETS} gets = {} primary-key SELECTs per iteration through \
+         one pool of {P1_CONNS} connections per driver (acquire, query, release per get), \
+         the tasks spawned on the runtime.",
+        W3_ROWS,
+        P1_TASKS * P1_GETS
     );
     println!(
         "- Every value of every row is decoded by each driver (W3's timestamptz as \
