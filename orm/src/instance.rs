@@ -251,7 +251,7 @@ pub async fn delete<M: Model>(m: &mut M) -> Result<(u64, BTreeMap<&'static str, 
         .__field_param(meta.pk_index)
         .ok_or_else(|| Error::Usage("no primary key".into()))?;
     let c = Compiled {
-        sql: sql.clone(),
+        sql: sql.as_str().into(),
         params: vec![pk],
         regex_fields: Vec::new(),
         model: meta.name,
@@ -307,7 +307,7 @@ pub async fn refresh<M: Model>(m: &mut M, fields: Option<&[&str]>) -> Result<()>
         .__field_param(meta.pk_index)
         .ok_or_else(|| Error::Usage("no primary key".into()))?;
     let c = Compiled {
-        sql,
+        sql: sql.into(),
         params: vec![pk],
         regex_fields: Vec::new(),
         model: meta.name,

@@ -300,6 +300,8 @@ pub(crate) struct SqlCache {
     pub(crate) refresh: OnceLock<String>,
     pub(crate) delete_pk: OnceLock<String>,
     pub(crate) insert: OnceLock<(String, Vec<usize>)>,
+    /// SELECTs compiled per query shape (see [`crate::compiler`]).
+    pub(crate) shapes: std::sync::RwLock<std::collections::HashMap<Vec<u64>, Arc<str>>>,
 }
 
 impl fmt::Debug for ModelMeta {
