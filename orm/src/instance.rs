@@ -257,6 +257,10 @@ pub async fn delete<M: Model>(m: &mut M) -> Result<(u64, BTreeMap<&'static str, 
         model: meta.name,
     };
     let n = run_execute(&alias, &c).await?;
+    // As Django sets the pk to None: a later save inserts a new row with a new key.
+    if meta.pk().auto {
+        m.__reset_field(meta.pk_index);
+    }
     m.state_mut().adding = true;
     Ok((n, BTreeMap::from([(meta.name, n)])))
 }
