@@ -56,24 +56,15 @@ pub fn is_fallback(_w: Workload) -> bool {
     false
 }
 
-/// W2's pipeline mode: one Sync for the batch (the default, as pgbench's pipeline mode
-/// sends), or one per query with `HYPERDJANGO_BENCH_W2_SYNC=per-query` (as tokio-postgres's
-/// implicit pipelining sends).
-fn w2_mode() -> SyncMode {
-    match std::env::var("HYPERDJANGO_BENCH_W2_SYNC").as_deref() {
-        Ok("per-query") => SyncMode::PerQuery,
-        _ => SyncMode::Atomic,
-    }
-}
-
 /// How hyperdjango runs `w`, where that needs saying.
 pub fn note(w: Workload) -> Option<&'static str> {
     match w {
-        Workload::W2Pipeline => Some(if w2_mode() == SyncMode::Atomic {
-            "conn.pipeline(SyncMode::Atomic): 100 queries and one Sync, as pgbench's pipeline mode (HYPERDJANGO_BENCH_W2_SYNC=per-query for a Sync per query)"
-        } else {
-            "conn.pipeline(SyncMode::PerQuery): 100 queries, each with its own Sync (HYPERDJANGO_BENCH_W2_SYNC=per-query)"
-        }),
+        Workload::W2Pipeline => {
+            Some("conn.pipeline(SyncMode::PerQuery) with 100 queries, one run()")
+        }
+        Workload::W2PipelineAtomic => {
+            Some("conn.pipeline(SyncMode::Atomic): one Sync for the batch, like the pgbench floor")
+        }
         Workload::W5Many => Some("conn.execute_many (one implicit transaction)"),
         Workload::W5Copy => Some("copy_in + BinaryCopyInWriter"),
         Workload::OrmFetch => Some(
@@ -127,7 +118,8 @@ impl Hd {
                     checksum: v as u64,
                 })
             }
-            Workload::W2Pipeline => self.w2().await,
+            Workload::W2Pipeline => self.w2(SyncMode::PerQuery).await,
+            Workload::W2PipelineAtomic => self.w2(SyncMode::Atomic).await,
             Workload::W3Fetch => {
                 let rows = self.conn.query(W3_SQL, &[]).await?;
                 let mut sum = 0;
@@ -245,9 +237,9 @@ impl Hd {
         }
     }
 
-    async fn w2(&mut self) -> Result<Outcome> {
+    async fn w2(&mut self, mode: SyncMode) -> Result<Outcome> {
         let values: Vec<i32> = (0..W2_QUERIES).collect();
-        let mut p = self.conn.pipeline(w2_mode());
+        let mut p = self.conn.pipeline(mode);
         for v in &values {
             p.query("SELECT $1::int4", &[v])?;
         }

@@ -99,8 +99,11 @@ INSERT INTO bench_orm (n, s, f, b)
 pub enum Workload {
     /// `SELECT 1` round trip, one connection.
     W1Select1,
-    /// 100 pipelined `SELECT $1::int4`.
+    /// 100 pipelined `SELECT $1::int4`, one Sync per query (independent results).
     W2Pipeline,
+    /// The same 100 queries with one Sync for the batch, as pgbench's pipeline mode sends
+    /// them: only drivers with such a mode (hyperdjango's `SyncMode::Atomic`).
+    W2PipelineAtomic,
     /// Fetch 100k rows (int4, int8, text, float8, bool, timestamptz).
     W3Fetch,
     /// The MagicStack pgbench query over pg_type (12 columns).
@@ -126,9 +129,10 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
+        Workload::W2PipelineAtomic,
         Workload::W3Fetch,
         Workload::W4PgType,
         Workload::W5OneByOne,
@@ -145,6 +149,7 @@ impl Workload {
         match self {
             Workload::W1Select1 => "W1 select1",
             Workload::W2Pipeline => "W2 pipeline x100",
+            Workload::W2PipelineAtomic => "W2 pipeline x100, 1 Sync",
             Workload::W3Fetch => "W3 fetch 100k",
             Workload::W4PgType => "W4 pg_type",
             Workload::W5OneByOne => "W5 insert 1-by-1",
@@ -162,6 +167,7 @@ impl Workload {
         match self {
             Workload::W1Select1
             | Workload::W2Pipeline
+            | Workload::W2PipelineAtomic
             | Workload::W4PgType
             | Workload::OrmPkGet => "queries",
             _ => "rows",
@@ -258,6 +264,11 @@ impl Client {
             Client::Tp(_) => tp::note(w),
             Client::Sx(_) => sx::note(w),
         }
+    }
+
+    /// Whether this driver can run `w` at all (only hyperdjango has a one-Sync pipeline).
+    pub fn supports(&self, w: Workload) -> bool {
+        w != Workload::W2PipelineAtomic || matches!(self, Client::Hd(_))
     }
 
     /// Whether the driver's variant of `w` is a stand-in for an API that is not there yet:

@@ -222,6 +222,9 @@ impl Sx {
                     ),
                 })
             }
+            Workload::W2PipelineAtomic => {
+                Err("no pipeline with one Sync for the batch in sqlx".into())
+            }
             Workload::W6ArraysBytea => {
                 let rows = sqlx::query(W6_SQL).fetch_all(&mut *conn).await?;
                 let mut sum = 0;

@@ -225,6 +225,9 @@ impl Tp {
                     ),
                 })
             }
+            Workload::W2PipelineAtomic => {
+                Err("no pipeline with one Sync for the batch in tokio-postgres".into())
+            }
             Workload::W6ArraysBytea => {
                 let rows = self.client.query(&self.w6, &[]).await?;
                 let mut sum = 0;
