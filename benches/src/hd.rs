@@ -2,15 +2,54 @@
 //! per-connection statement cache (`conn.query("...", ..)`: prepared once, then Bind/Execute/Sync
 //! only), binary parameters and results, `pipeline` for batches, `execute_many` for one
 //! statement over many rows, and `copy_in` + `BinaryCopyInWriter` for COPY.
+//!
+//! The ORM workloads go through hyperdjango-orm: a [`BenchItem`] model over `bench_orm`, on a
+//! one-connection pool registered as the database [`ORM_DB`].
 
 use chrono::{DateTime, Utc};
 use hyperdjango_pgwire::{BinaryCopyInWriter, Connection, SyncMode, ToSql, Type};
 use hyperdjango_pool::Pool;
 
+use hyperdjango_orm::prelude::*;
+
 use crate::{
-    Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result, W2_QUERIES, W3_SQL, W4_SQL,
-    W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
+    ORM_FETCH_SQL, ORM_GET_PK, Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result, W2_QUERIES,
+    W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
 };
+
+/// The alias the ORM workloads' pool is registered under.
+pub const ORM_DB: &str = "bench";
+
+model! {
+    /// A row of `bench_orm`, the ORM workloads' model.
+    #[table = "bench_orm"]
+    pub struct BenchItem {
+        /// The serial primary key.
+        pub id: Auto<i32> = Field::new().primary_key(),
+        /// int8
+        pub n: i64,
+        /// text
+        pub s: String,
+        /// float8
+        pub f: f64,
+        /// bool
+        pub b: bool,
+    }
+}
+
+impl BenchItem {
+    /// Folds every field into the checksum.
+    fn checksum(&self, acc: u64) -> u64 {
+        checksum::orm(
+            acc,
+            self.id.get().unwrap_or(0),
+            self.n,
+            &self.s,
+            self.f,
+            self.b,
+        )
+    }
+}
 
 /// Whether the hyperdjango variant of `w` is a stand-in for an API that is not there yet
 /// (none is, since the pipeline, execute_many and COPY APIs landed on main).
@@ -33,6 +72,18 @@ pub fn note(w: Workload) -> Option<&'static str> {
             "hyperdjango_pool::Pool, max_size 4, other settings at their defaults \
              (rotation after 10,000 queries); acquire + query_one(SQL text) per get",
         ),
+        Workload::OrmFetch => Some(
+            "BenchItem::objects().using(..).all(): a QuerySet into 10k model instances, on a \
+             one-connection hyperdjango-pool",
+        ),
+        Workload::OrmFetchRaw => Some(
+            "the raw driver: conn.query(\"SELECT id, n, s, f, b FROM bench_orm\") + row.get per \
+             column (the peers run as in ORM fetch 10k)",
+        ),
+        Workload::OrmPkGet => Some(
+            "BenchItem::objects().using(..).get(BenchItem::id.eq(4242)) (Django's get: LIMIT 21), \
+             one-connection pool",
+        ),
         _ => None,
     }
 }
@@ -46,8 +97,14 @@ pub struct Hd {
 }
 
 impl Hd {
-    /// Connects.
+    /// Connects, and registers a one-connection pool on `url` as the ORM database
+    /// [`ORM_DB`].
     pub async fn connect(url: &str) -> Result<Hd> {
+        let pool = hyperdjango_pool::Pool::builder()
+            .url(url)
+            .max_size(1)
+            .build()?;
+        hyperdjango_orm::register_database(ORM_DB, pool);
         Ok(Hd {
             conn: Connection::connect_url(url).await?,
             url: url.to_string(),
@@ -136,6 +193,45 @@ impl Hd {
             Workload::W5Many => self.w5_many(data).await,
             Workload::P1PoolGet => self.p1().await,
             Workload::W5Copy => self.w5_copy(data).await,
+            Workload::OrmFetch => {
+                let items = BenchItem::objects().using(ORM_DB).all().await?;
+                let mut sum = 0;
+                for item in &items {
+                    sum = item.checksum(sum);
+                }
+                Ok(Outcome {
+                    units: items.len() as u64,
+                    checksum: sum,
+                })
+            }
+            Workload::OrmFetchRaw => {
+                let rows = self.conn.query(ORM_FETCH_SQL, &[]).await?;
+                let mut sum = 0;
+                for row in &rows {
+                    sum = checksum::orm(
+                        sum,
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    );
+                }
+                Ok(Outcome {
+                    units: rows.len() as u64,
+                    checksum: sum,
+                })
+            }
+            Workload::OrmPkGet => {
+                let item = BenchItem::objects()
+                    .using(ORM_DB)
+                    .get(BenchItem::id.eq(ORM_GET_PK))
+                    .await?;
+                Ok(Outcome {
+                    units: 1,
+                    checksum: item.checksum(0),
+                })
+            }
             Workload::W6ArraysBytea => {
                 let rows = self.conn.query(W6_SQL, &[]).await?;
                 let mut sum = 0;

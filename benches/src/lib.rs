@@ -91,10 +91,18 @@ pub const W5_INSERT_SQL: &str = "INSERT INTO bench_w5 (id, n, s, f, b) VALUES ($
 pub const W5_COPY_BINARY_SQL: &str = "COPY bench_w5 (id, n, s, f, b) FROM STDIN (FORMAT binary)";
 /// W6: 1,000 rows of int4[] and bytea.
 pub const W6_SQL: &str = "SELECT arr, data FROM bench_w6";
+/// Rows of the ORM table (`bench_orm`).
+pub const ORM_ROWS: u64 = 10_000;
+/// The primary key the "ORM pk get" workload reads.
+pub const ORM_GET_PK: i32 = 4_242;
+/// The raw equivalent of the ORM fetch (what the ORM sends, without its table qualifiers).
+pub const ORM_FETCH_SQL: &str = "SELECT id, n, s, f, b FROM bench_orm";
+/// The raw equivalent of the ORM's get by primary key.
+pub const ORM_GET_SQL: &str = "SELECT id, n, s, f, b FROM bench_orm WHERE id = $1";
 
 /// The tables and data, created once through one connection and read by every driver.
 const CREATE_SQL: &str = "
-DROP TABLE IF EXISTS bench_w3, bench_w5, bench_w6, bench_p1;
+DROP TABLE IF EXISTS bench_w3, bench_w5, bench_w6, bench_orm, bench_p1;
 CREATE TABLE bench_w3 (
     i4 int4 NOT NULL, i8 int8 NOT NULL, t text NOT NULL,
     f8 float8 NOT NULL, b bool NOT NULL, ts timestamptz NOT NULL);
@@ -109,6 +117,12 @@ INSERT INTO bench_w6
     SELECT i, ARRAY(SELECT i * 100 + j FROM generate_series(1, 10) AS j),
            decode(repeat(md5(i::text), 8), 'hex')
     FROM generate_series(1, 1000) AS i;
+CREATE TABLE bench_orm (
+    id serial PRIMARY KEY, n int8 NOT NULL, s text NOT NULL, f float8 NOT NULL,
+    b bool NOT NULL);
+INSERT INTO bench_orm (n, s, f, b)
+    SELECT i::int8 * 7919, 'item ' || i || ' ' || md5(i::text), i / 8.0, i % 2 = 0
+    FROM generate_series(1, 10000) AS i;
 CREATE TABLE bench_p1 (id int4 PRIMARY KEY, name text NOT NULL, value int8 NOT NULL);
 INSERT INTO bench_p1
     SELECT i, 'item ' || i, i::int8 * 7919
@@ -137,6 +151,15 @@ pub enum Workload {
     W5Copy,
     /// Fetch 1,000 rows of int4[] and bytea.
     W6ArraysBytea,
+    /// Fetch the 10k rows of `bench_orm` into model instances through a QuerySet
+    /// (hyperdjango), or raw with `Row::get` per column (the peers).
+    OrmFetch,
+    /// The same 10k rows through hyperdjango's raw driver (`conn.query` + `row.get`): the
+    /// baseline the ORM fetch is measured against (the peers run exactly as in `OrmFetch`).
+    OrmFetchRaw,
+    /// One model by primary key (`objects().get(pk = ..)`), or a prepared raw SELECT by
+    /// primary key (the peers).
+    OrmPkGet,
     /// Issue 5: 64 tasks doing primary-key gets through one pool of 4 connections (acquire,
     /// one SELECT, release per get).
     P1PoolGet,
@@ -144,7 +167,7 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 13] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
         Workload::W2PipelineAtomic,
@@ -154,6 +177,9 @@ impl Workload {
         Workload::W5Many,
         Workload::W5Copy,
         Workload::W6ArraysBytea,
+        Workload::OrmFetch,
+        Workload::OrmFetchRaw,
+        Workload::OrmPkGet,
         Workload::P1PoolGet,
     ];
 
@@ -169,6 +195,9 @@ impl Workload {
             Workload::W5Many => "W5 insert many",
             Workload::W5Copy => "W5 insert COPY",
             Workload::W6ArraysBytea => "W6 int[]+bytea",
+            Workload::OrmFetch => "ORM fetch 10k",
+            Workload::OrmFetchRaw => "ORM fetch 10k, hd raw driver",
+            Workload::OrmPkGet => "ORM pk get",
             Workload::P1PoolGet => "P1 pool pk get, 64 tasks / 4 conns",
         }
     }
@@ -180,6 +209,7 @@ impl Workload {
             | Workload::W2Pipeline
             | Workload::W2PipelineAtomic
             | Workload::W4PgType
+            | Workload::OrmPkGet
             | Workload::P1PoolGet => "queries",
             _ => "rows",
         }
@@ -418,6 +448,16 @@ pub mod checksum {
         add(a, typdelim as u64)
     }
 
+    /// One `bench_orm` row.
+    #[inline]
+    pub fn orm(acc: u64, id: i32, n: i64, s: &str, f: f64, b: bool) -> u64 {
+        let mut a = add(acc, id as u64);
+        a = add(a, n as u64);
+        a = add(a, s.len() as u64 + u64::from(s.as_bytes()[s.len() - 1]));
+        a = add(a, f.to_bits());
+        add(a, u64::from(b))
+    }
+
     /// One P1 row.
     #[inline]
     pub fn p1(acc: u64, id: i32, name: &str, value: i64) -> u64 {
@@ -523,12 +563,14 @@ pub async fn create_data(url: &str) -> Result<u32> {
         .await?;
     conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_w6")
         .await?;
+    conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_orm")
+        .await?;
     conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_p1")
         .await?;
     // Into shared_buffers before anything is timed.
     conn.batch_execute(
         "SELECT count(*) FROM bench_w3; SELECT count(*) FROM bench_w6; \
-         SELECT count(*) FROM bench_p1",
+         SELECT count(*) FROM bench_orm; SELECT count(*) FROM bench_p1",
     )
     .await?;
     let v: String = conn

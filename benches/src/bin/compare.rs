@@ -633,6 +633,26 @@ fn print_report(
          chrono::DateTime<Utc>, W6's int4[] as Vec<i32> and bytea as &[u8], by all three); a \
          checksum over them is compared across drivers."
     );
+    println!(
+        "- ORM: `bench_orm` holds 10,000 rows (serial id, int8, text, float8, bool); \
+         hyperdjango's column is the ORM (model instances), except in \"ORM fetch 10k, hd raw \
+         driver\"; the peers run raw SQL (prepared statements, Row::get per column) in both \
+         fetch rows."
+    );
+    if has_hd {
+        let orm = cells
+            .get(&(Workload::OrmFetch, DriverKind::Hyperdjango))
+            .and_then(Cell::rate);
+        let raw = cells
+            .get(&(Workload::OrmFetchRaw, DriverKind::Hyperdjango))
+            .and_then(Cell::rate);
+        if let (Some(a), Some(b)) = (orm, raw) {
+            println!(
+                "- ORM fetch 10k over hyperdjango's raw driver (same run): {:.2}x",
+                a / b
+            );
+        }
+    }
     for n in notes {
         println!("- {n}");
     }
