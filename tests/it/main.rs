@@ -11,6 +11,7 @@ mod connect;
 mod copy;
 mod errors;
 mod failures;
+mod fuzz_seeds;
 mod idle;
 mod pipeline;
 mod pool;
