@@ -63,7 +63,9 @@ async fn recording_proxy(server_port: u16) -> (u16, Arc<Mutex<Vec<u8>>>) {
     let rec = recorded.clone();
     tokio::spawn(async move {
         let (client, _) = listener.accept().await.unwrap();
-        let server = TcpStream::connect(("127.0.0.1", server_port)).await.unwrap();
+        let server = TcpStream::connect(("127.0.0.1", server_port))
+            .await
+            .unwrap();
         let (mut cr, mut cw) = client.into_split();
         let (mut sr, mut sw) = server.into_split();
         let up = tokio::spawn(async move {
@@ -240,8 +242,12 @@ async fn fuzz_seeds() {
     )
     .await
     .unwrap();
-    s.query("SELECT * FROM seeds ORDER BY id", &[]).await.unwrap();
-    s.simple_query("SELECT * FROM seeds; SELECT 1").await.unwrap();
+    s.query("SELECT * FROM seeds ORDER BY id", &[])
+        .await
+        .unwrap();
+    s.simple_query("SELECT * FROM seeds; SELECT 1")
+        .await
+        .unwrap();
     let _ = s.batch_execute("SELECT 1/0").await;
     let _ = s.query("SELECT nope FROM seeds", &[]).await;
     s.batch_execute("DO $$ BEGIN RAISE NOTICE 'a notice'; RAISE WARNING 'a warning'; END $$")
@@ -251,7 +257,10 @@ async fn fuzz_seeds() {
         .await
         .unwrap();
     {
-        let mut out = s.copy_out("COPY seeds TO STDOUT (FORMAT binary)").await.unwrap();
+        let mut out = s
+            .copy_out("COPY seeds TO STDOUT (FORMAT binary)")
+            .await
+            .unwrap();
         while let Some(chunk) = out.next().await {
             chunk.unwrap();
         }

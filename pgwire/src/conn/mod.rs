@@ -24,6 +24,8 @@ mod query;
 mod row_stream;
 mod socket;
 mod startup;
+#[cfg(feature = "tls")]
+mod tls;
 mod type_cache;
 
 use std::collections::{HashMap, VecDeque};
@@ -130,12 +132,20 @@ pub struct Connection {
     copy_in_open: bool,
     /// The name of a statement `prepare` sent but has not seen confirmed or refused.
     preparing: Option<Arc<str>>,
+    /// The `tls-server-end-point` channel binding data, over TLS.
+    tls_end_point: Option<Vec<u8>>,
+    /// Whether the login was bound to the TLS channel (SCRAM-SHA-256-PLUS).
+    channel_binding_used: bool,
+    /// How TLS was started, for cancel requests.
+    #[cfg(feature = "tls")]
+    tls_setup: Option<tls::TlsSetup>,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("endpoint", &self.endpoint)
+            .field("tls", &self.stream.is_tls())
             .field("process_id", &self.process_id)
             .field("transaction_status", &self.tx_status)
             .field("broken", &self.broken)
@@ -175,6 +185,10 @@ impl Connection {
             open_portal: false,
             copy_in_open: false,
             preparing: None,
+            tls_end_point: None,
+            channel_binding_used: false,
+            #[cfg(feature = "tls")]
+            tls_setup: None,
         }
     }
 
