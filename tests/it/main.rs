@@ -21,6 +21,7 @@ mod review_fixes;
 mod statement_cache;
 mod streaming;
 mod timeouts;
+mod tls;
 mod types;
 mod types_array;
 mod types_custom;
