@@ -98,6 +98,13 @@ fn env() -> Option<&'static Env> {
         };
         let cluster = match TestCluster::start_with(&options) {
             Ok(c) => c,
+            Err(e) if e.to_string().contains("SSL is not supported by this build") => {
+                skip(&format!(
+                    "TLS tests: the PostgreSQL server binaries ({}) were built without SSL",
+                    cluster().server_version().unwrap_or("?")
+                ));
+                return None;
+            }
             Err(e) => panic!("starting the TLS cluster: {e}"),
         };
         let dir = cluster.base_dir().unwrap().join("client");
@@ -459,7 +466,7 @@ async fn direct_tls_negotiation() {
     if major < 17 {
         skip(&format!(
             "direct_tls_negotiation: PostgreSQL {version} has no direct TLS (17+); \
-             run with HYPER_PG_BIN pointing at PostgreSQL 17 or later"
+             run with HYPER_PG_BIN pointing at PostgreSQL 17 or later built with SSL (the client side is checked against a fake server in direct_tls_against_a_fake_server)"
         ));
         // An older server must fail cleanly, not hang.
         let e = connect_err(&config, "direct TLS against an old server").await;
@@ -548,4 +555,92 @@ async fn bytes_injected_before_the_handshake_are_refused() {
     let (port, _server) = fake_tls_server(b"S").await;
     let e = connect_err(&fake_config(port, SslMode::Require), "no handshake").await;
     assert!(e.is_closed(), "{e:?}");
+}
+
+/// A one-connection fake server that speaks TLS from the first byte (direct TLS, as
+/// PostgreSQL 17+ accepts it), offering ALPN `postgresql` when `alpn` is set, then completes a
+/// trust login. Returns the port and a task giving the first byte it saw and the ALPN
+/// protocol agreed.
+async fn fake_direct_tls_server(
+    cert: &Certificate,
+    key: &KeyPair,
+    alpn: bool,
+) -> (u16, tokio::task::JoinHandle<(u8, Option<Vec<u8>>)>) {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    if alpn {
+        server.alpn_protocols = vec![b"postgresql".to_vec()];
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut first = [0u8; 1];
+        sock.peek(&mut first).await.unwrap();
+        let Ok(mut tls) = acceptor.accept(sock).await else {
+            return (first[0], None);
+        };
+        let agreed = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        let len = tls.read_i32().await.unwrap();
+        let mut startup = vec![0u8; len as usize - 4];
+        tls.read_exact(&mut startup).await.unwrap();
+        let mut hello = b"R\0\0\0\x08\0\0\0\0".to_vec();
+        hello.extend_from_slice(b"K\0\0\0\x0c\0\0\0\x2a\x01\x02\x03\x04");
+        hello.extend_from_slice(b"Z\0\0\0\x05I");
+        let _ = tls.write_all(&hello).await;
+        let _ = tls.flush().await;
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut rest)).await;
+        (first[0], agreed)
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn direct_tls_against_a_fake_server() {
+    let root = ca("direct TLS CA", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let (cert, key) = leaf(&["localhost"], "localhost", &root);
+    let dir = std::env::temp_dir().join(unique("hd-direct-tls"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("root.crt");
+    std::fs::write(&ca_file, root.0.pem()).unwrap();
+    let config_for_port = |port: u16| {
+        let mut config = Config::new();
+        config
+            .host("localhost")
+            .port(port)
+            .user("hd_victim")
+            .dbname("hd_db")
+            .ssl_mode(SslMode::VerifyFull)
+            .ssl_root_cert(&ca_file)
+            .ssl_negotiation(hyperdjango_pgwire::SslNegotiation::Direct);
+        config
+    };
+
+    // The handshake starts at once (a TLS record, 0x16, not an SSLRequest), with ALPN.
+    let (port, server) = fake_direct_tls_server(&cert, &key, true).await;
+    let conn = connect_ok(&config_for_port(port), "direct TLS to the fake server").await;
+    assert!(conn.is_tls());
+    assert_eq!(conn.process_id(), 42);
+    drop(conn);
+    let (first, agreed) = within(5, "the fake server", server).await.unwrap();
+    assert_eq!(first, 0x16, "the first byte is a TLS handshake record");
+    assert_eq!(agreed.as_deref(), Some(&b"postgresql"[..]));
+
+    // A server that does not agree to ALPN `postgresql` is refused.
+    let (port, _server) = fake_direct_tls_server(&cert, &key, false).await;
+    let e = connect_err(&config_for_port(port), "direct TLS without ALPN").await;
+    assert!(e.to_string().contains("ALPN"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
