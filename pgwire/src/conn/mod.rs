@@ -56,6 +56,16 @@ use crate::statement::CloseQueue;
 /// connection is given up as unresponsive.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
+/// How many bytes the server may still send after a timed-out query was cancelled (each
+/// arrival restarts [`CANCEL_GRACE`]). A real server stops within what its socket buffers
+/// hold; a hostile one that keeps streaming (endless notices or rows) is given up on.
+const AFTER_CANCEL_LIMIT: usize = 32 * 1024 * 1024;
+
+/// How many notices the server may send before the first ReadyForQuery. A real server sends
+/// a handful at most; endless notices during startup are a hostile server, refused even when
+/// no connect_timeout is set.
+const STARTUP_NOTICE_LIMIT: u32 = 1000;
+
 /// How long settling an abandoned command may take before it is cancelled on the server.
 const DRAIN_CANCEL_AFTER: Duration = Duration::from_millis(100);
 
@@ -124,6 +134,10 @@ pub struct Connection {
     deadline: Option<Instant>,
     /// Whether a CancelRequest was sent for the command in flight.
     cancel_sent: bool,
+    /// Bytes read since that CancelRequest (see [`AFTER_CANCEL_LIMIT`]).
+    read_after_cancel: usize,
+    /// Notices still accepted before ReadyForQuery, during startup (then `None`).
+    startup_notices: Option<u32>,
     /// Part of an atomic batch was written but not its Sync (see `pipeline`).
     open_batch: bool,
     /// A portal stream's cycle is open: no Sync sent yet (see `row_stream`).
@@ -181,6 +195,8 @@ impl Connection {
             query_timeout: None,
             deadline: None,
             cancel_sent: false,
+            read_after_cancel: 0,
+            startup_notices: Some(STARTUP_NOTICE_LIMIT),
             open_batch: false,
             open_portal: false,
             copy_in_open: false,
@@ -362,7 +378,17 @@ impl Connection {
         loop {
             match split_frame(&mut self.read_buf) {
                 Ok(Some((tag, body))) => match Message::decode(tag, body) {
-                    Ok(Message::NoticeResponse(notice)) => (self.notice_handler)(&notice),
+                    Ok(Message::NoticeResponse(notice)) => {
+                        if let Some(left) = &mut self.startup_notices {
+                            if *left == 0 {
+                                return Err(self.fail_protocol(ProtocolError::new(format!(
+                                    "the server sent more than {STARTUP_NOTICE_LIMIT} notices before the connection was ready"
+                                ))));
+                            }
+                            *left -= 1;
+                        }
+                        (self.notice_handler)(&notice)
+                    }
                     Ok(Message::NotificationResponse(n)) => self.notifications.push_back(n),
                     Ok(Message::ParameterStatus { name, value }) => {
                         self.parameters.insert(name, value);
@@ -402,6 +428,7 @@ impl Connection {
                 Ok(read) => break read,
                 Err(()) if !self.cancel_sent => {
                     self.cancel_sent = true;
+                    self.read_after_cancel = 0;
                     self.deadline = Some(Instant::now() + CANCEL_GRACE);
                     // Best effort, and bounded by the grace: if the cancel cannot be delivered,
                     // the grace deadline decides.
@@ -419,9 +446,19 @@ impl Connection {
                 }
             }
         };
-        if self.cancel_sent && matches!(read, Ok(n) if n > 0) {
+        if let (true, Ok(n @ 1..)) = (self.cancel_sent, &read) {
             // The grace is for a server that went silent: one still sending (the rows it had
-            // produced before the cancel) is alive, so the grace starts again.
+            // produced before the cancel) is alive, so the grace starts again; but only for
+            // as much as a server's buffers can hold.
+            self.read_after_cancel = self.read_after_cancel.saturating_add(*n);
+            if self.read_after_cancel > AFTER_CANCEL_LIMIT {
+                let e = Error::Timeout(format!(
+                    "the server at {} kept sending more than {} MiB after a query that exceeded query_timeout was cancelled",
+                    self.endpoint,
+                    AFTER_CANCEL_LIMIT >> 20
+                ));
+                return Err(self.fail(e));
+            }
             self.deadline = Some(Instant::now() + CANCEL_GRACE);
         }
         match read {

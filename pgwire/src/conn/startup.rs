@@ -616,6 +616,7 @@ async fn finish_startup(conn: &mut Connection, config: &Config) -> Result<()> {
             } => negotiate(conn, config, newest_minor, &unrecognized)?,
             Message::ReadyForQuery(status) => {
                 conn.tx_status = status;
+                conn.startup_notices = None;
                 return Ok(());
             }
             Message::ErrorResponse(e) => return Err(conn.fail(Error::Db(e))),
