@@ -18,6 +18,7 @@ mod pool;
 mod pool_faults;
 mod query;
 mod review_fixes;
+mod secrets;
 mod statement_cache;
 mod streaming;
 mod timeouts;

@@ -44,6 +44,8 @@ pub(crate) struct TlsSetup {
     direct: bool,
     /// Whether a server that answers the SSLRequest with 'N' is refused (require and stronger).
     pub(crate) required: bool,
+    /// The sslmode, for messages.
+    mode: SslMode,
 }
 
 impl std::fmt::Debug for TlsSetup {
@@ -189,6 +191,7 @@ impl TlsSetup {
                 mode,
                 SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
             ),
+            mode,
         })
     }
 
@@ -229,7 +232,8 @@ impl TlsSetup {
                 }
                 [b'N'] if self.required => {
                     return Err(tls_error(format!(
-                        "the server at {endpoint} does not support TLS, but sslmode requires it"
+                        "the server at {endpoint} does not support TLS, but sslmode={} requires it",
+                        self.mode.name()
                     )));
                 }
                 [b'N'] => return Ok(Negotiated::Plain(tcp)),
