@@ -1,45 +1,10 @@
 //! Dropped futures: a query abandoned at any point must never leave its replies for the next.
 
-use std::future::Future;
-use std::task::Poll;
 use std::time::Duration;
 
 use hyperdjango_pgwire::{Connection, TransactionStatus};
 
 use crate::common::*;
-
-/// A small deterministic PRNG (xorshift64*), so a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Polls `fut` until it completes or has returned Pending `polls` times, then drops it.
-async fn poll_then_drop<F: Future>(fut: F, polls: u64) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let mut pending = 0;
-    std::future::poll_fn(move |cx| match fut.as_mut().poll(cx) {
-        Poll::Ready(v) => Poll::Ready(Some(v)),
-        Poll::Pending => {
-            pending += 1;
-            if pending >= polls {
-                Poll::Ready(None)
-            } else {
-                Poll::Pending
-            }
-        }
-    })
-    .await
-}
 
 /// Starts one of several kinds of command and abandons it at a random point.
 async fn abandon_something(conn: &mut Connection, rng: &mut Rng, i: u64) {

@@ -150,3 +150,40 @@ pub fn skip(why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
 }
+
+/// A small deterministic PRNG (xorshift64*), so a failing seed can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next pseudo-random number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Polls `fut` until it completes or has returned Pending `polls` times, then drops it: the
+/// way to abandon a query future at a chosen point.
+pub async fn poll_then_drop<F: std::future::Future>(fut: F, polls: u64) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut pending = 0;
+    std::future::poll_fn(move |cx| match fut.as_mut().poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+        std::task::Poll::Pending => {
+            pending += 1;
+            if pending >= polls {
+                std::task::Poll::Ready(None)
+            } else {
+                std::task::Poll::Pending
+            }
+        }
+    })
+    .await
+}

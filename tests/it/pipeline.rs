@@ -274,22 +274,7 @@ async fn an_abandoned_per_query_pipeline_leaves_the_connection_in_sync() {
                 p.query("SELECT $1::int8, g FROM generate_series(1, 50) g", &[&i])
                     .unwrap();
             }
-            let fut = p.run();
-            let mut fut = std::pin::pin!(fut);
-            let stop = 1 + round % 5;
-            let mut polls = 0;
-            std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
-                Poll::Ready(_) => Poll::Ready(()),
-                Poll::Pending => {
-                    polls += 1;
-                    if polls >= stop {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending
-                    }
-                }
-            })
-            .await;
+            poll_then_drop(p.run(), 1 + round % 5).await;
         }
         let marker = round as i64 * 7;
         let v: i64 = conn

@@ -13,21 +13,6 @@ use hyperdjango_pool::{Error, PooledConnection};
 use crate::common::*;
 use crate::pool::{backends, backends_at, builder, builder_for, settled};
 
-/// xorshift64*: deterministic per seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Runs `SELECT $marker` (with a short sleep) and checks that the row is its own.
 async fn marked_query(conn: &mut PooledConnection, marker: i64) -> Result<(), Error> {
     let row = conn

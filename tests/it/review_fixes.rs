@@ -2,29 +2,9 @@
 //! when abandoned, the true transaction status of a busy connection, and abandoned long
 //! queries.
 
-use std::future::Future;
-use std::task::Poll;
-
 use hyperdjango_pgwire::{Config, Connection, SqlState, TransactionStatus};
 
 use crate::common::*;
-
-async fn poll_then_drop<F: Future>(fut: F, polls: u32) {
-    let mut fut = std::pin::pin!(fut);
-    let mut n = 0;
-    std::future::poll_fn(move |cx| match fut.as_mut().poll(cx) {
-        Poll::Ready(_) => Poll::Ready(()),
-        Poll::Pending => {
-            n += 1;
-            if n >= polls {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        }
-    })
-    .await
-}
 
 fn config_with(extra: &str) -> Config {
     format!("{}?{extra}", cluster().url()).parse().unwrap()

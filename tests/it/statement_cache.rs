@@ -155,8 +155,6 @@ async fn a_failed_parse_is_not_cached_and_the_next_attempt_parses_again() {
 
 #[tokio::test]
 async fn dropped_futures_never_leak_or_poison_cached_statements() {
-    use std::future::Future;
-    use std::task::Poll;
     let mut conn = connect_with(|c| {
         c.statement_cache_size(4);
     })
@@ -166,22 +164,7 @@ async fn dropped_futures_never_leak_or_poison_cached_statements() {
         {
             let value = i as i64;
             let params: [&(dyn hyperdjango_pgwire::ToSql + Sync); 1] = [&value];
-            let fut = conn.query_one(&sql, &params);
-            let mut fut = std::pin::pin!(fut);
-            let polls = 1 + i % 4;
-            let mut n = 0;
-            std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
-                Poll::Ready(_) => Poll::Ready(()),
-                Poll::Pending => {
-                    n += 1;
-                    if n >= polls {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending
-                    }
-                }
-            })
-            .await;
+            poll_then_drop(conn.query_one(&sql, &params), 1 + i % 4).await;
         }
         let v: i64 = conn
             .query_one(&sql, &[&1i64])

@@ -173,11 +173,7 @@ impl Connection {
                     self.refuse_copy_in().await?;
                 }
                 Message::ErrorResponse(e) => {
-                    let e = self.db_error(e);
-                    if self.broken.is_some() {
-                        return Err(e);
-                    }
-                    error.get_or_insert(e);
+                    self.note_error(e, &mut error)?;
                 }
                 Message::ReadyForQuery(status) => {
                     self.ready_for_query(status);
@@ -275,11 +271,7 @@ impl CopyIn<'_> {
             match self.conn.read_message().await? {
                 Message::CommandComplete(tag) => rows = tag.rows_affected().unwrap_or(0),
                 Message::ErrorResponse(e) => {
-                    let e = self.conn.db_error(e);
-                    if self.conn.broken.is_some() {
-                        return Err(e);
-                    }
-                    error.get_or_insert(e);
+                    self.conn.note_error(e, &mut error)?;
                 }
                 Message::ReadyForQuery(status) => {
                     self.conn.ready_for_query(status);

@@ -263,11 +263,7 @@ impl Connection {
                 Message::ErrorResponse(e) => {
                     ended = true;
                     reply.stale |= cached.is_some() && is_stale_statement(&e);
-                    let e = self.db_error(e);
-                    if self.broken.is_some() {
-                        return Err(e);
-                    }
-                    reply.error.get_or_insert(e);
+                    self.note_error(e, &mut reply.error)?;
                     if until == Until::Complete {
                         break;
                     }

@@ -364,6 +364,17 @@ impl Connection {
         }
     }
 
+    /// Records the server's error for the command in flight in `slot` (the first one wins).
+    /// An error that ended the session (FATAL, PANIC) is returned instead: the caller stops.
+    fn note_error(&mut self, e: Box<DbError>, slot: &mut Option<Error>) -> Result<()> {
+        let e = self.db_error(e);
+        if self.broken.is_some() {
+            return Err(e);
+        }
+        slot.get_or_insert(e);
+        Ok(())
+    }
+
     /// An unexpected message in the middle of an exchange: the stream can't be trusted.
     fn unexpected(&mut self, message: &Message, during: &str) -> Error {
         let name = message.name();

@@ -187,11 +187,7 @@ impl Connection {
                 Message::ParameterDescription(p) => params = Some(p),
                 Message::RowDescription(c) => columns = Some(c),
                 Message::ErrorResponse(e) => {
-                    let e = self.db_error(e);
-                    if self.broken.is_some() {
-                        return Err(e);
-                    }
-                    error.get_or_insert(e);
+                    self.note_error(e, &mut error)?;
                 }
                 Message::ReadyForQuery(status) => {
                     self.ready_for_query(status);
@@ -309,11 +305,7 @@ impl Connection {
                 }
                 Message::EmptyQueryResponse | Message::CloseComplete => {}
                 Message::ErrorResponse(e) => {
-                    let e = self.db_error(e);
-                    if self.broken.is_some() {
-                        return Err(e);
-                    }
-                    error.get_or_insert(e);
+                    self.note_error(e, &mut error)?;
                 }
                 Message::ReadyForQuery(status) => {
                     self.ready_for_query(status);

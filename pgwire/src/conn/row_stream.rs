@@ -236,11 +236,7 @@ impl RowStream<'_> {
                             conn.cache.evict(*key, name);
                         }
                     }
-                    let e = conn.db_error(e);
-                    if conn.broken.is_some() {
-                        return Err(e);
-                    }
-                    self.error.get_or_insert(e);
+                    conn.note_error(e, &mut self.error)?;
                     // After an error the server skips to the Sync; an open cycle needs one.
                     if conn.open_portal {
                         conn.end_portal_cycle();
