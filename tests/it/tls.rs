@@ -355,7 +355,11 @@ async fn a_client_certificate_logs_in_with_cert_auth() {
     // A key file that is not a key.
     config.ssl_key(&env.ca);
     let e = connect_err(&config, "sslkey that is a certificate").await;
-    assert!(matches!(e, Error::Tls(_)), "{e:?}");
+    assert!(matches!(e, Error::Config(_)), "{e:?}");
+    // Under prefer too: a broken TLS setting is an error, not a quiet fallback to plain.
+    config.ssl_mode(SslMode::Prefer);
+    let e = connect_err(&config, "prefer with a broken sslkey").await;
+    assert!(matches!(e, Error::Config(_)), "{e:?}");
 }
 
 #[tokio::test]
@@ -426,6 +430,39 @@ async fn the_shared_plain_server_under_prefer_and_require() {
         panic!("expected a TLS error, got {e:?}");
     };
     assert!(why.contains("does not support TLS"), "{why}");
+}
+
+#[tokio::test]
+async fn check_idle_and_close_over_tls() {
+    let Some(env) = env() else { return };
+    let mut config = env.config("localhost", TestUser::Trust.name(), SslMode::VerifyFull);
+    config.ssl_root_cert(&env.ca);
+    let mut victim = connect_ok(&config, "a TLS connection").await;
+    let mut killer = connect_ok(&config, "another TLS connection").await;
+    victim.check_idle().unwrap();
+    victim.batch_execute("LISTEN tls_chan").await.unwrap();
+    killer.batch_execute("NOTIFY tls_chan, 'hi'").await.unwrap();
+    let n = within(5, "a notification over TLS", victim.wait_for_notification())
+        .await
+        .unwrap();
+    assert_eq!(n.payload, "hi");
+    let pid = victim.process_id();
+    killer
+        .query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid])
+        .await
+        .unwrap();
+    // The FATAL error and the end of the TLS stream are seen without waiting.
+    let mut err = None;
+    for _ in 0..50 {
+        if let Err(e) = victim.check_idle() {
+            err = Some(e);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err = err.expect("check_idle never noticed the terminated backend");
+    assert!(err.is_closed(), "{err:?}");
+    killer.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -69,6 +69,12 @@ fn tls_error(message: impl Into<String>) -> Error {
     Error::Tls(message.into())
 }
 
+/// A TLS setting that cannot work (a missing or unreadable file, ...): a configuration error,
+/// so that `sslmode=prefer` does not quietly fall back to no TLS because of it.
+fn config_error(message: impl Into<String>) -> Error {
+    Error::Config(crate::config::ConfigError::new(message))
+}
+
 impl TlsSetup {
     /// The TLS settings for `host` under `config`'s sslmode (which must not be `disable`).
     pub(crate) fn new(config: &Config, host: &str) -> Result<TlsSetup> {
@@ -106,7 +112,7 @@ impl TlsSetup {
                 match &root_file {
                     Some(path) if path.exists() => load_roots(path)?,
                     Some(path) => {
-                        return Err(tls_error(format!(
+                        return Err(config_error(format!(
                             "sslmode={} needs the trusted root certificates, but {} does not exist: \
                              set sslrootcert to the CA file (or sslrootcert=system)",
                             mode.name(),
@@ -114,7 +120,7 @@ impl TlsSetup {
                         )));
                     }
                     None => {
-                        return Err(tls_error(format!(
+                        return Err(config_error(format!(
                             "sslmode={} needs the trusted root certificates: set sslrootcert \
                              to the CA file (or sslrootcert=system)",
                             mode.name()
@@ -140,7 +146,7 @@ impl TlsSetup {
         let (cert, key) = match (config.get_ssl_cert(), config.get_ssl_key()) {
             (Some(c), Some(k)) => (Some(c.to_path_buf()), Some(k.to_path_buf())),
             (Some(_), None) | (None, Some(_)) => {
-                return Err(tls_error(
+                return Err(config_error(
                     "sslcert and sslkey must be given together (the client certificate and its key)",
                 ));
             }
@@ -157,7 +163,7 @@ impl TlsSetup {
             (Some(cert), Some(key)) => {
                 let chain = load_certs(&cert, "sslcert")?;
                 let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
-                    tls_error(format!(
+                    config_error(format!(
                         "reading the client key sslkey={}: {e} (an unencrypted PEM key is \
                          needed: PKCS#8, PKCS#1 or SEC1)",
                         key.display()
@@ -178,7 +184,7 @@ impl TlsSetup {
                 ServerName::IpAddress(std::net::IpAddr::from([0, 0, 0, 0]).into())
             }
             Err(e) => {
-                return Err(tls_error(format!(
+                return Err(config_error(format!(
                     "the host name {host:?} cannot be checked against a certificate: {e}"
                 )));
             }
@@ -274,9 +280,9 @@ fn default_file(name: &str) -> Option<PathBuf> {
 fn load_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|iter| iter.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| tls_error(format!("reading {what}={}: {e}", path.display())))?;
+        .map_err(|e| config_error(format!("reading {what}={}: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(tls_error(format!(
+        return Err(config_error(format!(
             "{what}={} holds no PEM certificate",
             path.display()
         )));
@@ -288,7 +294,7 @@ fn load_roots(path: &Path) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     for cert in load_certs(path, "sslrootcert")? {
         roots.add(cert).map_err(|e| {
-            tls_error(format!(
+            config_error(format!(
                 "a certificate in sslrootcert={} is not usable as a root: {e}",
                 path.display()
             ))
@@ -316,7 +322,7 @@ fn system_roots() -> Result<RootCertStore> {
         return Ok(roots);
     }
     #[allow(unreachable_code)]
-    Err(tls_error(
+    Err(config_error(
         "sslrootcert=system needs the system's root certificates: build with the feature \
          tls-native-roots or tls-webpki-roots, or set sslrootcert to a CA file",
     ))
