@@ -3431,6 +3431,38 @@ mod tests {
     }
 
     #[test]
+    fn channel_binding_and_require_auth() {
+        let cfg = parse("channel_binding=require sslmode=verify-full require_auth=!password,!md5");
+        assert_eq!(cfg.get_channel_binding(), ChannelBindingMode::Require);
+        let policy = cfg.get_require_auth().unwrap();
+        assert!(policy.allows(AuthMethod::ScramSha256) && policy.allows(AuthMethod::None));
+        assert!(!policy.allows(AuthMethod::Password) && !policy.allows(AuthMethod::Md5));
+        assert_eq!(policy.to_string(), "!password,!md5");
+        assert_eq!(
+            err("channel_binding=maybe"),
+            r#"channel_binding: invalid value "maybe" (expected disable, prefer or require)"#
+        );
+        assert!(err("require_auth=md5,!password").contains("cannot be mixed"));
+        assert!(err("require_auth=kerberos").contains(r#"invalid method "kerberos""#));
+        assert!(err("require_auth=md5,md5").contains("listed twice"));
+        assert!(err("require_auth=md5,").contains(r#"invalid method """#));
+        assert_eq!(
+            err("sslmode=allow channel_binding=require"),
+            "channel_binding=require needs TLS, but sslmode is allow"
+        );
+        // The environment fills them like the others.
+        let cfg = Config::from_env_with(env_of(&[
+            ("PGCHANNELBINDING", "disable"),
+            ("PGREQUIREAUTH", "scram-sha-256"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.get_channel_binding(), ChannelBindingMode::Disable);
+        assert_eq!(cfg.get_require_auth().unwrap().to_string(), "scram-sha-256");
+        let e = Config::from_env_with(env_of(&[("PGREQUIREAUTH", "nope")])).unwrap_err();
+        assert!(e.message().starts_with("PGREQUIREAUTH: "), "{e}");
+    }
+
+    #[test]
     fn host_display() {
         assert_eq!(tcp("db").to_string(), "db");
         assert_eq!(unix("/tmp").to_string(), "/tmp");
