@@ -10,15 +10,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(cfg) = Config::parse(text) {
         let _ = cfg.endpoints();
-        let shown = format!("{cfg:?}");
-        // The password is never shown.
-        if let Some(pw) = cfg.get_password() {
-            if pw.len() >= 8 {
-                if let Ok(pw) = std::str::from_utf8(pw) {
-                    assert!(!shown.contains(pw), "Debug shows the password");
-                }
-            }
-        }
+        // Debug never depends on the password (it may equal another field's text, so
+        // searching the output for it would prove nothing).
+        let mut other = cfg.clone();
+        other.password("a different password");
+        assert_eq!(format!("{cfg:?}"), format!("{other:?}"), "Debug shows the password");
     }
     // Environment variables go through the same parser.
     let _ = Config::from_env_with(|name| (name == "HYPER_DATABASE_URL").then(|| text.to_owned()));

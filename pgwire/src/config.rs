@@ -31,6 +31,8 @@
 //! must be UTF-8. IPv6 addresses go in brackets (`[::1]:5433`). A host that decodes to a path
 //! starting with `/` is a Unix socket directory (`postgresql://%2Fvar%2Frun%2Fpostgresql/app`),
 //! as is a `host=/dir` query parameter. Query parameters override the parts before them.
+//! An unencoded `@` after the host is refused: it means a `/` in the password ended the host
+//! early, and the rest of the password would become the database name.
 //!
 //! # key=value strings
 //!
@@ -1661,6 +1663,15 @@ impl Config {
                 ));
             }
             return Err(err);
+        }
+        if path.contains('@') {
+            // The host ended at a '/' that was part of the password: the rest of the password
+            // would become the database name (and show up in messages). A real '@' in a
+            // database name is written %40.
+            return Err(ConfigError::new(
+                "invalid URL: \"@\" after the host; percent-encode any \"/\", \"?\" or \"@\" \
+                 in the user name and password (%2F, %3F, %40), and \"@\" in the database name",
+            ));
         }
         if let Some(db) = path.strip_prefix('/') {
             self.dbname = non_empty(decode_str(db, "database name")?);
@@ -3412,6 +3423,8 @@ mod tests {
             format!("postgresql://bob:{pw}@h/db?sslnegotiation=direct"),
             format!("postgresql://bob:{pw}@h,,i/db"),
             format!("postgresql://bob:{pw}/x@h/db"),
+            format!("postgresql://bob:x@y/{pw}@h/db"),
+            format!("postgresql://bob:x@y:5/{pw}@h/db"),
             format!("postgresql://bob:x/{pw}@h/db"),
             format!("postgresql://h/db?password={pw}%zz"),
             format!("postgresql://h/db?password={pw}&sslmode=x"),
