@@ -1,11 +1,32 @@
 //! The quick-start demo: connects to `HYPER_DATABASE_URL` if it is set, otherwise starts a
 //! throwaway PostgreSQL server in a temporary directory (removed when the demo exits), then
-//! shows queries with binary parameters, prepared statements and SQLSTATE error handling.
+//! shows queries with binary parameters, prepared statements and SQLSTATE error handling,
+//! then the ORM on the spec's Product model: create, save, refresh, filter, the string
+//! form, DoesNotExist, MultipleObjectsReturned and delete.
 //!
 //! Run it with `cargo run --example quickstart`.
 
+use chrono::{DateTime, Utc};
+use hyperdjango::orm::prelude::*;
 use hyperdjango::pgwire::testing::TestCluster;
-use hyperdjango::{Connection, SqlState};
+use hyperdjango::{Connection, Pool, SqlState};
+
+model! {
+    /// The spec's Product (in its own table, so the demo never touches a real `products`).
+    #[table = "quickstart_products"]
+    #[meta = Meta::new().ordering(["name"])]
+    #[derive(Debug, Clone)]
+    struct Product {
+        id: Auto<i32> = Field::new().primary_key(),
+        name: String = Field::new().max_length(200),
+        sku: String = Field::new().unique().index(),
+        price: f64 = Field::new().default(0.0).ge(0.0),
+        stock: i32 = Field::new().default(0),
+        is_active: bool = Field::new().default(true),
+        weight_kg: Option<f64>,
+        created_at: Option<DateTime<Utc>> = Field::new().auto_now_add(),
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -95,5 +116,119 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("reading count(*) as i64: {}", row.get::<_, i64>("n")?);
 
     conn.close().await?;
+
+    orm_demo(&url).await?;
+    Ok(())
+}
+
+async fn orm_demo(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n--- the ORM ---");
+    hyperdjango::orm::register_database("default", Pool::builder().url(url).max_size(4).build()?);
+    hyperdjango::orm::ddl::create_table::<Product>(true).await?;
+
+    // create
+    let mut widget = Product::objects()
+        .create(Product {
+            name: "Widget".into(),
+            sku: "W-1".into(),
+            price: 9.5,
+            ..Default::default()
+        })
+        .await?;
+    println!(
+        "created {} (id {}, created at {:?})",
+        widget.name, widget.id, widget.created_at
+    );
+    let new = Product {
+        name: "Gadget".into(),
+        sku: "G-7".into(),
+        price: 24.0,
+        ..Default::default()
+    };
+    println!("an unsaved instance has no key: {}", new.id);
+    let mut gadget = new;
+    gadget.save().await?; // INSERT: the key was unsaved
+    Product::objects()
+        .bulk_create(
+            vec![
+                Product {
+                    name: "Sprocket".into(),
+                    sku: "S-3".into(),
+                    price: 3.75,
+                    weight_kg: Some(0.1),
+                    ..Default::default()
+                },
+                Product {
+                    name: "Sprocket XL".into(),
+                    sku: "S-4".into(),
+                    price: 3.75,
+                    ..Default::default()
+                },
+            ],
+            Default::default(),
+        )
+        .await?;
+
+    // save: UPDATE, since the instance is saved
+    widget.price = 8.0;
+    widget.save().await?;
+
+    // refresh: another writer changed the row
+    Product::objects()
+        .filter(Product::id.eq(widget.id))
+        .update(Product::stock.set(F(Product::stock) + 5))
+        .await?;
+    widget.refresh_from_db().await?;
+    println!(
+        "after refresh: {} has {} in stock at {:.2}",
+        widget.name, widget.stock, widget.price
+    );
+
+    // filter with typed handles (a misspelt field or a wrong type does not compile)
+    let cheap = Product::objects()
+        .filter(Product::price.lt(10.0) & Product::is_active.eq(true))
+        .order_by(Product::name.desc())
+        .limit(10)
+        .all()
+        .await?;
+    println!(
+        "cheap, by name descending: {:?}",
+        cheap.iter().map(|p| p.name.as_str()).collect::<Vec<_>>()
+    );
+    // and the Django string form, checked at run time
+    let n = Product::objects()
+        .filter(q("name__icontains", "sprock")?)
+        .count()
+        .await?;
+    println!("name__icontains=sprock: {n}");
+    match q::<Product>("nmae__icontains", "x") {
+        Err(e) => println!("a misspelt field in the string form: {e}"),
+        Ok(_) => unreachable!(),
+    }
+    let (sql, params) = Product::objects()
+        .filter(Product::weight_kg.eq(None))
+        .to_sql()?;
+    println!("to_sql: {sql} ({} parameters)", params.len());
+
+    // DoesNotExist and MultipleObjectsReturned, matched per model
+    match Product::objects().get(Product::sku.eq("nope")).await {
+        Err(e) if e.is_does_not_exist::<Product>() => println!("DoesNotExist: {e}"),
+        other => println!("unexpected: {other:?}"),
+    }
+    match Product::objects().get(Product::price.eq(3.75)).await {
+        Err(e) if e.is_multiple_objects_returned::<Product>() => {
+            println!("MultipleObjectsReturned: {e}")
+        }
+        other => println!("unexpected: {other:?}"),
+    }
+
+    // delete
+    let (n, per_model) = gadget.delete().await?;
+    println!(
+        "deleted {n} row(s): {per_model:?}; {} products left",
+        Product::objects().count().await?
+    );
+
+    hyperdjango::orm::ddl::drop_table::<Product>().await?;
     Ok(())
 }

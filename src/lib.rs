@@ -5,7 +5,7 @@
 //!
 //! - [`pgwire`]: the zero-copy, binary-protocol PostgreSQL driver;
 //! - [`pool`]: the connection pool ([`Pool`]);
-//! - [`orm`]: models and QuerySets declared with `macro_rules!` (in progress).
+//! - [`orm`]: models and QuerySets declared with `macro_rules!`.
 //!
 //! The driver's main types are also re-exported at the top level.
 //!

@@ -178,13 +178,6 @@ impl FieldDescription {
     }
 }
 
-/// Where one field lies in a DataRow body: start offset and length (-1 for NULL).
-#[derive(Debug, Clone, Copy)]
-struct FieldRange {
-    start: u32,
-    len: i32,
-}
-
 /// One result row: the message body plus field offsets. Values borrow from it.
 ///
 /// ```
@@ -198,7 +191,10 @@ struct FieldRange {
 #[derive(Debug, Clone)]
 pub struct DataRow {
     body: Bytes,
-    fields: SmallVec<[FieldRange; 16]>,
+    /// Where each field's value starts in `body`. Its length is the 4 bytes just before
+    /// (-1 for NULL), validated by `parse`: keeping only the start keeps a row small, which
+    /// matters when a million of them are collected.
+    starts: SmallVec<[u32; 14]>,
 }
 
 impl DataRow {
@@ -224,7 +220,7 @@ impl DataRow {
                 body.len() - 2
             )));
         }
-        let mut fields = SmallVec::with_capacity(count);
+        let mut starts = SmallVec::with_capacity(count);
         let mut pos = 2usize;
         for i in 0..count {
             let Some(len_bytes) = body.get(pos..pos + 4) else {
@@ -232,11 +228,8 @@ impl DataRow {
             };
             let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
             pos += 4;
+            starts.push(pos as u32);
             if len == -1 {
-                fields.push(FieldRange {
-                    start: pos as u32,
-                    len,
-                });
                 continue;
             }
             if len < 0 {
@@ -248,10 +241,6 @@ impl DataRow {
                     "field {i} claims {len} bytes but only {remaining} remain"
                 )));
             }
-            fields.push(FieldRange {
-                start: pos as u32,
-                len,
-            });
             pos += len as usize;
         }
         if pos != body.len() {
@@ -260,38 +249,48 @@ impl DataRow {
                 body.len() - pos
             )));
         }
-        Ok(DataRow { body, fields })
+        Ok(DataRow { body, starts })
     }
 
     /// The number of fields.
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.starts.len()
     }
 
     /// Whether the row has no fields.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.starts.is_empty()
+    }
+
+    /// Field `i`'s position in the body: `Some(None)` for NULL.
+    #[inline]
+    fn range(&self, i: usize) -> Option<Option<std::ops::Range<usize>>> {
+        let start = *self.starts.get(i)? as usize;
+        // `parse` checked that the 4 bytes before `start` hold the length and that the value
+        // fits; `get` keeps this free of any panic path all the same.
+        let len = self.body.get(start.checked_sub(4)?..start)?;
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        if len < 0 {
+            return Some(None);
+        }
+        Some(Some(start..start + len as usize))
     }
 
     /// Field `i`: `None` if out of range, `Some(None)` for NULL, else the value's bytes.
     #[inline]
     pub fn get(&self, i: usize) -> Option<Option<&[u8]>> {
-        let f = self.fields.get(i)?;
-        if f.len < 0 {
-            return Some(None);
+        match self.range(i)? {
+            None => Some(None),
+            Some(r) => self.body.get(r).map(Some),
         }
-        let start = f.start as usize;
-        Some(Some(&self.body[start..start + f.len as usize]))
     }
 
     /// Like [`DataRow::get`] but returns a `Bytes` view sharing the row's buffer.
     pub fn get_bytes(&self, i: usize) -> Option<Option<Bytes>> {
-        let f = self.fields.get(i)?;
-        if f.len < 0 {
-            return Some(None);
+        match self.range(i)? {
+            None => Some(None),
+            Some(r) => Some(Some(self.body.slice(r))),
         }
-        let start = f.start as usize;
-        Some(Some(self.body.slice(start..start + f.len as usize)))
     }
 
     /// The raw message body, shared.
@@ -974,6 +973,11 @@ mod tests {
 
     #[test]
     fn data_row_many_fields_and_views() {
+        assert!(
+            std::mem::size_of::<DataRow>() <= 96,
+            "a DataRow stays small: {} bytes",
+            std::mem::size_of::<DataRow>()
+        );
         let mut body = vec![0u8, 40];
         for i in 0..40u8 {
             if i % 3 == 0 {

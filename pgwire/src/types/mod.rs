@@ -295,9 +295,14 @@ impl Type {
         // Domains over domains are finite (the catalog forbids cycles); the bound guards
         // against a hand-built cycle.
         for _ in 0..64 {
-            match ty.kind() {
-                Kind::Domain(base) => ty = base,
-                _ => break,
+            match &ty.0 {
+                // Built-in types (and unresolved OIDs) are never domains: no table lookup on
+                // this path, which every `Row::get` takes.
+                Repr::Oid(_) => break,
+                Repr::Described(info) => match &info.kind {
+                    Kind::Domain(base) => ty = base,
+                    _ => break,
+                },
             }
         }
         ty

@@ -1,0 +1,930 @@
+//! The SQL compiler: queries to SQL text and bind parameters.
+//!
+//! Every value becomes a `$n` parameter; every identifier is quoted (`"name"`, inner `"`
+//! doubled). The top-level table is referred to by its quoted name; subqueries use the
+//! aliases `"u1"`, `"u2"`, ... by depth, so `OuterRef` can reach the enclosing query.
+//! Statements that only depend on the model (the column list, INSERT, UPDATE by primary key,
+//! DELETE by primary key, refresh) are compiled once per model and cached in its metadata;
+//! the driver then caches the prepared statement per SQL text, so a query shape is parsed
+//! and planned once per connection.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use hyperdjango_pgwire::Type;
+
+use crate::error::{Error, Result};
+use crate::expr::{Node, Param};
+use crate::lookup::{Lookup, Rhs, Where};
+use crate::model::ModelMeta;
+use crate::query::{OrderTerm, Query, Select};
+
+/// Quotes an identifier: `"` around it, inner `"` doubled, NUL dropped.
+///
+/// ```
+/// assert_eq!(hyperdjango_orm::compiler::quote(r#"we"ird"#), r#""we""ird""#);
+/// ```
+pub fn quote(name: &str) -> String {
+    hyperdjango_pgwire::quote_identifier(name)
+        .unwrap_or_else(|_| format!("\"{}\"", name.replace('\0', "").replace('"', "\"\"")))
+}
+
+/// Compiled SQL with its parameters.
+pub(crate) struct Compiled {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Param>,
+    /// Fields used with regex lookups (named when the server rejects a pattern).
+    pub(crate) regex_fields: Vec<String>,
+    pub(crate) model: &'static str,
+}
+
+impl Compiled {
+    pub(crate) fn refs(&self) -> Vec<&(dyn hyperdjango_pgwire::ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| &**p as &(dyn hyperdjango_pgwire::ToSql + Sync))
+            .collect()
+    }
+
+    /// Turns the server's "invalid regular expression" into an error naming the field.
+    pub(crate) fn map_err(&self, e: Error) -> Error {
+        if e.code() == Some(&hyperdjango_pgwire::SqlState::INVALID_REGULAR_EXPRESSION)
+            && !self.regex_fields.is_empty()
+        {
+            return Error::field(
+                self.model,
+                self.regex_fields.join(", "),
+                format!("invalid regular expression: {e}"),
+            );
+        }
+        e
+    }
+}
+
+struct Scope {
+    model: &'static ModelMeta,
+    alias: String,
+    annotations: Vec<(String, Node)>,
+}
+
+pub(crate) struct Ctx {
+    pub(crate) params: Vec<Param>,
+    scopes: Vec<Scope>,
+    regex_fields: Vec<String>,
+    /// Inside a combinator's ORDER BY: columns by bare name.
+    bare: bool,
+}
+
+impl Ctx {
+    pub(crate) fn new() -> Self {
+        Ctx {
+            params: Vec::new(),
+            scopes: Vec::new(),
+            regex_fields: Vec::new(),
+            bare: false,
+        }
+    }
+
+    fn push_param(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("${}", self.params.len())
+    }
+
+    fn scope(&self) -> &Scope {
+        self.scopes.last().expect("a scope")
+    }
+
+    fn column(&self, scope: &Scope, i: usize) -> Result<String> {
+        let f =
+            scope.model.fields.get(i).ok_or_else(|| {
+                Error::Usage(format!("{}: no field number {i}", scope.model.name))
+            })?;
+        if self.bare {
+            return Ok(quote(f.column));
+        }
+        Ok(format!("{}.{}", scope.alias, quote(f.column)))
+    }
+
+    fn field_label(&self, n: &Node) -> String {
+        match n {
+            Node::Field(i) => self
+                .scope()
+                .model
+                .fields
+                .get(*i)
+                .map(|f| f.name.to_string())
+                .unwrap_or_default(),
+            Node::Name(n) => n.clone(),
+            Node::Func(_, a) if !a.is_empty() => self.field_label(&a[0]),
+            Node::Extract(_, a) => self.field_label(a),
+            _ => "expression".into(),
+        }
+    }
+
+    pub(crate) fn node(&mut self, n: &Node, out: &mut String) -> Result<()> {
+        match n {
+            Node::Field(i) => {
+                let s = self.column(self.scope(), *i)?;
+                out.push_str(&s);
+            }
+            Node::Name(name) => {
+                let scope = self.scope();
+                if let Some((_, e)) = scope.annotations.iter().find(|(a, _)| a == name) {
+                    if self.bare {
+                        out.push_str(&quote(name));
+                        return Ok(());
+                    }
+                    let e = e.clone();
+                    out.push('(');
+                    self.node(&e, out)?;
+                    out.push(')');
+                } else {
+                    let f = scope.model.field_or_err(name)?;
+                    let s = self.column(scope, f.index)?;
+                    out.push_str(&s);
+                }
+            }
+            Node::Outer(name) => {
+                let n = self.scopes.len();
+                if n < 2 {
+                    return Err(Error::Usage(format!(
+                        "OuterRef({name:?}) used outside a subquery"
+                    )));
+                }
+                let outer = &self.scopes[n - 2];
+                let f = outer.model.field_or_err(name)?;
+                let s = self.column(outer, f.index)?;
+                out.push_str(&s);
+            }
+            Node::Param(p) => {
+                let s = self.push_param(p.clone());
+                out.push_str(&s);
+            }
+            Node::Null => out.push_str("NULL"),
+            Node::Binary(a, op, b) => {
+                out.push('(');
+                self.node(a, out)?;
+                let _ = write!(out, " {op} ");
+                self.node(b, out)?;
+                out.push(')');
+            }
+            Node::Neg(a) => {
+                out.push_str("(-");
+                self.node(a, out)?;
+                out.push(')');
+            }
+            Node::Func(name, args) => {
+                out.push_str(name);
+                out.push('(');
+                for (k, a) in args.iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(", ");
+                    }
+                    self.node(a, out)?;
+                }
+                out.push(')');
+            }
+            Node::Extract(part, a) => match *part {
+                "DATE" => {
+                    out.push('(');
+                    self.node(a, out)?;
+                    out.push_str(")::date");
+                }
+                "WEEK_DAY" => {
+                    out.push_str("(EXTRACT(DOW FROM ");
+                    self.node(a, out)?;
+                    out.push_str(")::integer + 1)");
+                }
+                "SECOND" => {
+                    out.push_str("FLOOR(EXTRACT(SECOND FROM ");
+                    self.node(a, out)?;
+                    out.push_str("))::integer");
+                }
+                part => {
+                    let _ = write!(out, "EXTRACT({part} FROM ");
+                    self.node(a, out)?;
+                    out.push_str(")::integer");
+                }
+            },
+            Node::Cast(a, ty) => {
+                out.push_str("CAST(");
+                self.node(a, out)?;
+                let _ = write!(out, " AS {ty})");
+            }
+            Node::Agg {
+                func,
+                distinct,
+                arg,
+                filter,
+            } => {
+                out.push_str(func);
+                out.push('(');
+                if *distinct {
+                    out.push_str("DISTINCT ");
+                }
+                match arg {
+                    Some(a) => self.node(a, out)?,
+                    None => out.push('*'),
+                }
+                out.push(')');
+                if let Some(w) = filter {
+                    out.push_str(" FILTER (WHERE ");
+                    self.cond(w, out)?;
+                    out.push(')');
+                }
+            }
+            Node::Case(whens, default) => {
+                out.push_str("CASE");
+                for (c, v) in whens {
+                    out.push_str(" WHEN ");
+                    self.cond(c, out)?;
+                    out.push_str(" THEN ");
+                    self.node(v, out)?;
+                }
+                if let Some(d) = default {
+                    out.push_str(" ELSE ");
+                    self.node(d, out)?;
+                }
+                out.push_str(" END");
+            }
+            Node::Subquery(q) => {
+                out.push('(');
+                self.select(q, out)?;
+                out.push(')');
+            }
+            Node::Cond(w) => {
+                out.push('(');
+                self.cond(w, out)?;
+                out.push(')');
+            }
+            Node::Raw(sql, params) => self.raw(sql, params, out)?,
+            Node::Random => out.push_str("RANDOM()"),
+        }
+        Ok(())
+    }
+
+    fn raw(&mut self, sql: &str, params: &[Param], out: &mut String) -> Result<()> {
+        let parts: Vec<&str> = sql.split("%s").collect();
+        if parts.len() - 1 != params.len() {
+            return Err(Error::Usage(format!(
+                "raw SQL {sql:?} has {} %s for {} parameters",
+                parts.len() - 1,
+                params.len()
+            )));
+        }
+        for (k, part) in parts.iter().enumerate() {
+            out.push_str(part);
+            if k < params.len() {
+                let s = self.push_param(params[k].clone());
+                out.push_str(&s);
+            }
+        }
+        Ok(())
+    }
+
+    fn is_nullable(&self, n: &Node) -> bool {
+        let scope = self.scope();
+        match n {
+            Node::Field(i) => scope.model.fields.get(*i).is_some_and(|f| f.nullable),
+            Node::Name(name) => scope.model.field(name).is_none_or(|f| f.nullable),
+            Node::Extract(_, a) => self.is_nullable(a),
+            Node::Func(_, a) => a.first().is_some_and(|a| self.is_nullable(a)),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn cond(&mut self, w: &Where, out: &mut String) -> Result<()> {
+        match w {
+            Where::And(v) | Where::Or(v) => {
+                let (sep, empty) = if matches!(w, Where::And(_)) {
+                    (" AND ", "TRUE")
+                } else {
+                    (" OR ", "FALSE")
+                };
+                if v.is_empty() {
+                    out.push_str(empty);
+                    return Ok(());
+                }
+                out.push('(');
+                for (k, c) in v.iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(sep);
+                    }
+                    self.cond(c, out)?;
+                }
+                out.push(')');
+            }
+            Where::Xor(v) => {
+                out.push_str("((");
+                for (k, c) in v.iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(" + ");
+                    }
+                    out.push_str("CASE WHEN ");
+                    self.cond(c, out)?;
+                    out.push_str(" THEN 1 ELSE 0 END");
+                }
+                out.push_str(") % 2 = 1)");
+            }
+            Where::Not(inner) => {
+                out.push_str("NOT (");
+                // Django's exclude: a NULL in a nullable column does not match the condition,
+                // so its row is kept.
+                match &**inner {
+                    Where::Lookup { lhs, op, .. }
+                        if !matches!(op, Lookup::IsNull) && self.is_nullable(lhs) =>
+                    {
+                        self.cond(inner, out)?;
+                        out.push_str(" AND ");
+                        self.node(lhs, out)?;
+                        out.push_str(" IS NOT NULL");
+                    }
+                    _ => self.cond(inner, out)?,
+                }
+                out.push(')');
+            }
+            Where::Lookup { lhs, op, rhs } => self.lookup(lhs, op, rhs, out)?,
+            Where::Exists(q) => {
+                out.push_str("EXISTS(");
+                self.select(q, out)?;
+                out.push(')');
+            }
+            Where::Const(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
+            Where::Raw(sql, params) => {
+                out.push('(');
+                self.raw(sql, params, out)?;
+                out.push(')');
+            }
+            Where::Invalid(msg) => {
+                return Err(Error::field(self.scope().model.name, "filter", msg.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn like(&mut self, lhs: &Node, op: &Lookup, rhs: &Rhs, out: &mut String) -> Result<()> {
+        let (pre, post, kw) = match op {
+            Lookup::Contains => ("%", "%", "LIKE"),
+            Lookup::IContains => ("%", "%", "ILIKE"),
+            Lookup::StartsWith => ("", "%", "LIKE"),
+            Lookup::IStartsWith => ("", "%", "ILIKE"),
+            Lookup::EndsWith => ("%", "", "LIKE"),
+            _ => ("%", "", "ILIKE"),
+        };
+        self.node(lhs, out)?;
+        let _ = write!(out, " {kw} ");
+        match rhs {
+            Rhs::Node(Node::Param(p)) => {
+                let text = param_text(p).ok_or_else(|| {
+                    Error::field(
+                        self.scope().model.name,
+                        self.field_label(lhs),
+                        "a text lookup (contains, startswith, ...) needs a string value",
+                    )
+                })?;
+                let escaped = text
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let s = self.push_param(Arc::new(format!("{pre}{escaped}{post}")));
+                out.push_str(&s);
+            }
+            Rhs::Node(n) => {
+                let _ = write!(out, "'{pre}' || replace(replace(replace((");
+                self.node(n, out)?;
+                let _ = write!(
+                    out,
+                    ")::text, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '{post}'"
+                );
+            }
+            _ => return Err(Error::Usage("a text lookup takes one value".into())),
+        }
+        Ok(())
+    }
+
+    fn lookup(&mut self, lhs: &Node, op: &Lookup, rhs: &Rhs, out: &mut String) -> Result<()> {
+        let simple = |op: &Lookup| match op {
+            Lookup::Exact => Some("="),
+            Lookup::Gt => Some(">"),
+            Lookup::Gte => Some(">="),
+            Lookup::Lt => Some("<"),
+            Lookup::Lte => Some("<="),
+            Lookup::Regex => Some("~"),
+            Lookup::IRegex => Some("~*"),
+            _ => None,
+        };
+        match (op, rhs) {
+            (Lookup::Exact, Rhs::Node(Node::Null)) | (Lookup::IsNull, Rhs::Bool(true)) => {
+                self.node(lhs, out)?;
+                out.push_str(" IS NULL");
+            }
+            (Lookup::IsNull, Rhs::Bool(false)) => {
+                self.node(lhs, out)?;
+                out.push_str(" IS NOT NULL");
+            }
+            (_, Rhs::Node(Node::Null)) => {
+                return Err(Error::field(
+                    self.scope().model.name,
+                    self.field_label(lhs),
+                    "comparing with NULL: use isnull or eq(None)",
+                ));
+            }
+            (Lookup::In, Rhs::List(list)) => {
+                if list.is_empty() {
+                    out.push_str("FALSE");
+                    return Ok(());
+                }
+                self.node(lhs, out)?;
+                out.push_str(" IN (");
+                for (k, n) in list.iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(", ");
+                    }
+                    self.node(n, out)?;
+                }
+                out.push(')');
+            }
+            (Lookup::In, Rhs::Query(q)) => {
+                self.node(lhs, out)?;
+                out.push_str(" IN (");
+                self.select(q, out)?;
+                out.push(')');
+            }
+            (Lookup::Range, Rhs::Pair(a, b)) => {
+                self.node(lhs, out)?;
+                out.push_str(" BETWEEN ");
+                self.node(a, out)?;
+                out.push_str(" AND ");
+                self.node(b, out)?;
+            }
+            (Lookup::IExact, Rhs::Node(n)) => {
+                out.push_str("UPPER(");
+                self.node(lhs, out)?;
+                out.push_str("::text) = UPPER(");
+                self.node(n, out)?;
+                out.push(')');
+            }
+            (
+                Lookup::Contains
+                | Lookup::IContains
+                | Lookup::StartsWith
+                | Lookup::IStartsWith
+                | Lookup::EndsWith
+                | Lookup::IEndsWith,
+                _,
+            ) => self.like(lhs, op, rhs, out)?,
+            (Lookup::User(l), Rhs::Node(n)) => {
+                let mut l_sql = String::new();
+                self.node(lhs, &mut l_sql)?;
+                let mut r_sql = String::new();
+                self.node(n, &mut r_sql)?;
+                out.push('(');
+                out.push_str(&l.template.replace("{lhs}", &l_sql).replace("{rhs}", &r_sql));
+                out.push(')');
+            }
+            (op, Rhs::Node(n)) if simple(op).is_some() => {
+                if matches!(op, Lookup::Regex | Lookup::IRegex) {
+                    let label = self.field_label(lhs);
+                    self.regex_fields.push(label);
+                }
+                self.node(lhs, out)?;
+                let _ = write!(out, " {} ", simple(op).unwrap_or("="));
+                self.node(n, out)?;
+            }
+            (op, _) => {
+                return Err(Error::field(
+                    self.scope().model.name,
+                    self.field_label(lhs),
+                    format!("the {op:?} lookup got the wrong kind of value"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn order(&mut self, terms: &[OrderTerm], out: &mut String) -> Result<()> {
+        if terms.is_empty() {
+            return Ok(());
+        }
+        out.push_str(" ORDER BY ");
+        for (k, t) in terms.iter().enumerate() {
+            if k > 0 {
+                out.push_str(", ");
+            }
+            self.node(&t.node, out)?;
+            if t.desc {
+                out.push_str(" DESC");
+            }
+            match t.nulls {
+                Some(true) => out.push_str(" NULLS FIRST"),
+                Some(false) => out.push_str(" NULLS LAST"),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The select list of a query.
+    fn columns(&mut self, q: &Query, out: &mut String) -> Result<()> {
+        match &q.select {
+            Select::Model(fields) => {
+                let scope = self.scope();
+                let top = self.scopes.len() == 1;
+                match fields {
+                    None if top => out.push_str(select_list(q.model)),
+                    None => {
+                        let cols: Vec<String> = (0..q.model.fields.len())
+                            .map(|i| self.column(scope, i))
+                            .collect::<Result<_>>()?;
+                        out.push_str(&cols.join(", "));
+                    }
+                    Some(idx) => {
+                        let cols: Vec<String> = idx
+                            .iter()
+                            .map(|&i| self.column(scope, i))
+                            .collect::<Result<_>>()?;
+                        out.push_str(&cols.join(", "));
+                    }
+                }
+                for (name, e) in &q.annotations {
+                    out.push_str(", ");
+                    self.node(e, out)?;
+                    let _ = write!(out, " AS {}", quote(name));
+                }
+            }
+            Select::Values(v) | Select::Custom(v) => {
+                for (k, (name, e)) in v.iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(", ");
+                    }
+                    self.node(e, out)?;
+                    let _ = write!(out, " AS {}", quote(name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// FROM, WHERE, GROUP BY, HAVING.
+    fn body(&mut self, q: &Query, out: &mut String) -> Result<()> {
+        let depth = self.scopes.len();
+        if depth == 1 {
+            let _ = write!(out, " FROM {}", q.model.qtable());
+        } else {
+            let _ = write!(out, " FROM {} AS {}", q.model.qtable(), self.scope().alias);
+        }
+        let grouped = q.grouped();
+        let (having, wheres): (Vec<&Where>, Vec<&Where>) = q
+            .filters
+            .iter()
+            .partition(|w| grouped && self.refers_to_aggregate(w, q));
+        if !wheres.is_empty() {
+            out.push_str(" WHERE ");
+            self.conj(&wheres, out)?;
+        }
+        if grouped {
+            out.push_str(" GROUP BY ");
+            match &q.select {
+                Select::Values(v) => {
+                    let keys: Vec<&Node> = v
+                        .iter()
+                        .map(|(_, n)| n)
+                        .filter(|n| !self.node_is_aggregate(n, q))
+                        .collect();
+                    if keys.is_empty() {
+                        out.push_str("()");
+                    }
+                    for (k, n) in keys.into_iter().enumerate() {
+                        if k > 0 {
+                            out.push_str(", ");
+                        }
+                        self.node(n, out)?;
+                    }
+                }
+                _ => {
+                    let s = self.column(self.scope(), q.model.pk_index)?;
+                    out.push_str(&s);
+                }
+            }
+            if !having.is_empty() {
+                out.push_str(" HAVING ");
+                self.conj(&having, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn node_is_aggregate(&self, n: &Node, q: &Query) -> bool {
+        match n {
+            Node::Name(name) => q
+                .annotations
+                .iter()
+                .any(|(a, e)| a == name && e.has_aggregate()),
+            n => n.has_aggregate(),
+        }
+    }
+
+    fn refers_to_aggregate(&self, w: &Where, q: &Query) -> bool {
+        if w.has_aggregate() {
+            return true;
+        }
+        match w {
+            Where::And(v) | Where::Or(v) | Where::Xor(v) => {
+                v.iter().any(|w| self.refers_to_aggregate(w, q))
+            }
+            Where::Not(w) => self.refers_to_aggregate(w, q),
+            Where::Lookup { lhs, .. } => self.node_is_aggregate(lhs, q),
+            _ => false,
+        }
+    }
+
+    fn conj(&mut self, ws: &[&Where], out: &mut String) -> Result<()> {
+        for (k, w) in ws.iter().enumerate() {
+            if k > 0 {
+                out.push_str(" AND ");
+            }
+            self.cond(w, out)?;
+        }
+        Ok(())
+    }
+
+    fn enter(&mut self, q: &Query) {
+        let depth = self.scopes.len();
+        let alias = if depth == 0 {
+            q.model.qtable()
+        } else {
+            quote(&format!("u{depth}"))
+        };
+        self.scopes.push(Scope {
+            model: q.model,
+            alias,
+            annotations: q.annotations.clone(),
+        });
+    }
+
+    /// A complete SELECT (entering a new scope).
+    pub(crate) fn select(&mut self, q: &Query, out: &mut String) -> Result<()> {
+        if let Some(e) = q.errors.first() {
+            return Err(clone_error(e));
+        }
+        q.model.check()?;
+        if let Some(c) = &q.combinator {
+            let mut first = q.clone();
+            first.combinator = None;
+            first.order = Some(Vec::new());
+            first.limit = None;
+            first.offset = None;
+            // The parts live as long as this call; compile them into owned strings.
+            let mut parts = vec![first];
+            parts.extend(c.others.iter().cloned().map(|mut o| {
+                o.order = Some(Vec::new());
+                o
+            }));
+            for (k, p) in parts.iter().enumerate() {
+                if k > 0 {
+                    let _ = write!(out, " {}{} ", c.op, if c.all { " ALL" } else { "" });
+                }
+                out.push('(');
+                let mut sub = String::new();
+                self.select_owned(p, &mut sub)?;
+                out.push_str(&sub);
+                out.push(')');
+            }
+            self.enter(q);
+            self.bare = true;
+            let terms = q.order.clone().unwrap_or_default();
+            let r = self.order(&terms, out);
+            self.bare = false;
+            r?;
+            self.limits(q, out);
+            self.scopes.pop();
+            return Ok(());
+        }
+        self.enter(q);
+        out.push_str("SELECT ");
+        if q.distinct {
+            if q.distinct_on.is_empty() {
+                out.push_str("DISTINCT ");
+            } else {
+                out.push_str("DISTINCT ON (");
+                for (k, n) in q.distinct_on.iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(", ");
+                    }
+                    self.node(n, out)?;
+                }
+                out.push_str(") ");
+            }
+        }
+        self.columns(q, out)?;
+        self.body(q, out)?;
+        let terms: Vec<OrderTerm> = match &q.order {
+            Some(o) => o.clone(),
+            None if matches!(q.select, Select::Custom(_)) => Vec::new(),
+            // The model's default order would need its columns in a DISTINCT select list.
+            None if q.distinct && matches!(q.select, Select::Values(_)) => Vec::new(),
+            None => q
+                .model
+                .ordering
+                .iter()
+                .map(|s| OrderTerm::parse(s))
+                .collect(),
+        };
+        self.order(&terms, out)?;
+        self.limits(q, out);
+        if let Some(l) = &q.lock {
+            out.push_str(if l.no_key {
+                " FOR NO KEY UPDATE"
+            } else {
+                " FOR UPDATE"
+            });
+            if !l.of.is_empty() {
+                out.push_str(" OF ");
+                let names: Vec<String> =
+                    l.of.iter()
+                        .map(|n| {
+                            if n == "self" || n == q.model.name {
+                                self.scope().alias.clone()
+                            } else {
+                                quote(n)
+                            }
+                        })
+                        .collect();
+                out.push_str(&names.join(", "));
+            }
+            if l.nowait {
+                out.push_str(" NOWAIT");
+            } else if l.skip_locked {
+                out.push_str(" SKIP LOCKED");
+            }
+        }
+        self.scopes.pop();
+        Ok(())
+    }
+
+    /// A SELECT of a query the context does not borrow for long.
+    fn select_owned(&mut self, q: &Query, out: &mut String) -> Result<()> {
+        // Scopes borrow the query; compile with a fresh context sharing the parameters.
+        let mut sub = Ctx::new();
+        sub.params = std::mem::take(&mut self.params);
+        let r = sub.select(q, out);
+        self.params = std::mem::take(&mut sub.params);
+        self.regex_fields.extend(sub.regex_fields);
+        r
+    }
+
+    fn limits(&mut self, q: &Query, out: &mut String) {
+        if let Some(l) = q.limit {
+            let s = self.push_param(Arc::new(l));
+            let _ = write!(out, " LIMIT {s}");
+        }
+        if let Some(o) = q.offset {
+            let s = self.push_param(Arc::new(o));
+            let _ = write!(out, " OFFSET {s}");
+        }
+    }
+
+    fn finish(self, sql: String, model: &'static str) -> Compiled {
+        Compiled {
+            sql,
+            params: self.params,
+            regex_fields: self.regex_fields,
+            model,
+        }
+    }
+}
+
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Field {
+            model,
+            field,
+            message,
+        } => Error::Field {
+            model,
+            field: field.clone(),
+            message: message.clone(),
+        },
+        e => Error::Usage(e.to_string()),
+    }
+}
+
+/// The text of a string parameter.
+fn param_text(p: &Param) -> Option<String> {
+    let ty = p.sql_type();
+    if ty != Type::TEXT && ty != Type::VARCHAR {
+        return None;
+    }
+    let mut buf = hyperdjango_pgwire::__private::BytesMut::new();
+    p.to_sql(&Type::TEXT, &mut buf).ok()?;
+    String::from_utf8(buf.to_vec()).ok()
+}
+
+/// The model's full column list, qualified by the table (compiled once).
+pub(crate) fn select_list(m: &'static ModelMeta) -> &'static str {
+    m.sql.select_list.get_or_init(|| {
+        let t = m.qtable();
+        m.fields
+            .iter()
+            .map(|f| format!("{t}.{}", quote(f.column)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// Compiles a SELECT.
+pub(crate) fn compile_select(q: &Query) -> Result<Compiled> {
+    let mut ctx = Ctx::new();
+    let mut sql = String::with_capacity(128);
+    ctx.select(q, &mut sql)?;
+    Ok(ctx.finish(sql, q.model.name))
+}
+
+/// Compiles a SELECT with another select list (count, exists, aggregate...).
+pub(crate) fn compile_custom(q: &Query, select: Vec<(String, Node)>) -> Result<Compiled> {
+    let mut q = q.clone();
+    q.select = Select::Custom(select);
+    compile_select(&q)
+}
+
+/// Whether a filter-only WHERE suffices (no limit, offset, order or distinct to honour).
+fn plain(q: &Query) -> bool {
+    q.limit.is_none() && q.offset.is_none() && !q.distinct && q.combinator.is_none() && !q.grouped()
+}
+
+/// `WHERE ...` for UPDATE and DELETE: the filters, or `pk IN (SELECT pk ...)` when the
+/// query is sliced or distinct.
+fn write_where(ctx: &mut Ctx, q: &Query, out: &mut String) -> Result<()> {
+    let m = q.model;
+    if plain(q) {
+        if !q.filters.is_empty() {
+            out.push_str(" WHERE ");
+            let ws: Vec<&Where> = q.filters.iter().collect();
+            ctx.conj(&ws, out)?;
+        }
+    } else {
+        let mut sub = q.clone();
+        sub.select = Select::Values(vec![("pk".into(), Node::Field(m.pk_index))]);
+        sub.lock = None;
+        let _ = write!(out, " WHERE {}.{} IN (", m.qtable(), quote(m.pk().column));
+        let mut s = String::new();
+        ctx.select_owned(&sub, &mut s)?;
+        out.push_str(&s);
+        out.push(')');
+    }
+    Ok(())
+}
+
+/// Compiles `UPDATE ... SET col = expr, ... WHERE ...`.
+pub(crate) fn compile_update(q: &Query, sets: &[(usize, Node)]) -> Result<Compiled> {
+    let m = q.model;
+    m.check()?;
+    if let Some(e) = q.errors.first() {
+        return Err(clone_error(e));
+    }
+    let mut ctx = Ctx::new();
+    ctx.enter(q);
+    let mut out = format!("UPDATE {} SET ", m.qtable());
+    for (k, (i, n)) in sets.iter().enumerate() {
+        let f = &m.fields[*i];
+        if matches!(n, Node::Null) && !f.nullable {
+            return Err(Error::field(
+                m.name,
+                f.name,
+                "cannot be set to NULL: the field is not nullable (declare it Option<T>)",
+            ));
+        }
+        if k > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{} = ", quote(f.column));
+        ctx.node(n, &mut out)?;
+    }
+    write_where(&mut ctx, q, &mut out)?;
+    Ok(ctx.finish(out, m.name))
+}
+
+/// Compiles `DELETE FROM ... WHERE ...`.
+pub(crate) fn compile_delete(q: &Query) -> Result<Compiled> {
+    let m = q.model;
+    m.check()?;
+    if let Some(e) = q.errors.first() {
+        return Err(clone_error(e));
+    }
+    let mut ctx = Ctx::new();
+    ctx.enter(q);
+    let mut out = format!("DELETE FROM {}", m.qtable());
+    write_where(&mut ctx, q, &mut out)?;
+    Ok(ctx.finish(out, m.name))
+}
+
+/// Compiles an EXPLAIN of the SELECT.
+pub(crate) fn compile_explain(q: &Query, options: &str) -> Result<Compiled> {
+    let mut c = compile_select(q)?;
+    c.sql = if options.is_empty() {
+        format!("EXPLAIN {}", c.sql)
+    } else {
+        format!("EXPLAIN ({options}) {}", c.sql)
+    };
+    Ok(c)
+}

@@ -1,0 +1,519 @@
+//! Conditions: [`Q`] objects, lookups, the run-time string form and user lookups.
+//!
+//! A typed condition comes from a field handle (`Product::price.lt(10.0)`); conditions
+//! combine with `&`, `|`, `!` and `^` (xor). The string form of Django,
+//! `q("name__icontains", "wid")?`, is checked against the model's metadata when it is built:
+//! an unknown field, transform or lookup is an error naming the model and the field.
+//!
+//! Lookups: `exact`, `iexact`, `contains`, `icontains`, `in`, `gt`, `gte`, `lt`, `lte`,
+//! `startswith`, `istartswith`, `endswith`, `iendswith`, `range`, `isnull`, `regex`,
+//! `iregex`, and any registered with [`register_lookup`]. Transforms: `date`, `year`,
+//! `month`, `day`, `week`, `week_day`, `quarter`, `hour`, `minute`, `second`, `lower`,
+//! `upper`, `length`.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::ops;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::error::{Error, Result};
+use crate::expr::{Node, Param};
+use crate::model::Model;
+use crate::query::Query;
+
+/// A lookup operator.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    Exact,
+    IExact,
+    Contains,
+    IContains,
+    In,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    StartsWith,
+    IStartsWith,
+    EndsWith,
+    IEndsWith,
+    Range,
+    IsNull,
+    Regex,
+    IRegex,
+    User(Arc<UserLookup>),
+}
+
+/// The right-hand side of a lookup.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub enum Rhs {
+    Node(Node),
+    List(Vec<Node>),
+    Query(Box<Query>),
+    Pair(Node, Node),
+    Bool(bool),
+}
+
+/// An untyped condition tree.
+#[doc(hidden)]
+#[derive(Clone)]
+pub enum Where {
+    And(Vec<Where>),
+    Or(Vec<Where>),
+    Xor(Vec<Where>),
+    Not(Box<Where>),
+    Lookup {
+        lhs: Node,
+        op: Lookup,
+        rhs: Rhs,
+    },
+    Exists(Box<Query>),
+    Const(bool),
+    Raw(String, Vec<Param>),
+    /// A mistake found while building (an unknown user lookup); reported when run.
+    Invalid(String),
+}
+
+impl std::fmt::Debug for Where {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Where::And(v) => f.debug_tuple("And").field(v).finish(),
+            Where::Or(v) => f.debug_tuple("Or").field(v).finish(),
+            Where::Xor(v) => f.debug_tuple("Xor").field(v).finish(),
+            Where::Not(w) => f.debug_tuple("Not").field(w).finish(),
+            Where::Lookup { lhs, op, rhs } => f
+                .debug_struct("Lookup")
+                .field("lhs", lhs)
+                .field("op", op)
+                .field("rhs", rhs)
+                .finish(),
+            Where::Exists(q) => f.debug_tuple("Exists").field(q).finish(),
+            Where::Const(b) => f.debug_tuple("Const").field(b).finish(),
+            Where::Raw(s, _) => f.debug_tuple("Raw").field(s).finish(),
+            Where::Invalid(s) => f.debug_tuple("Invalid").field(s).finish(),
+        }
+    }
+}
+
+impl Where {
+    pub(crate) fn has_aggregate(&self) -> bool {
+        match self {
+            Where::And(v) | Where::Or(v) | Where::Xor(v) => v.iter().any(Where::has_aggregate),
+            Where::Not(w) => w.has_aggregate(),
+            Where::Lookup { lhs, rhs, .. } => {
+                lhs.has_aggregate()
+                    || match rhs {
+                        Rhs::Node(n) => n.has_aggregate(),
+                        Rhs::Pair(a, b) => a.has_aggregate() || b.has_aggregate(),
+                        Rhs::List(l) => l.iter().any(Node::has_aggregate),
+                        _ => false,
+                    }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A condition on model `M` (Django's `Q`), combined with `&`, `|`, `!` and `^`.
+///
+/// ```
+/// use hyperdjango_orm::prelude::*;
+/// model! {
+///     #[table = "products"]
+///     pub struct Product {
+///         pub id: Auto<i32> = Field::new().primary_key(),
+///         pub price: f64 = Field::new(),
+///         pub is_active: bool = Field::new(),
+///     }
+/// }
+/// let cheap_or_inactive = Product::price.lt(10.0) | !Product::is_active.eq(true);
+/// let one_of = Product::price.lt(10.0) ^ Product::is_active.eq(true);
+/// let _qs = Product::objects().filter(cheap_or_inactive & one_of);
+/// ```
+pub struct Q<M> {
+    pub(crate) w: Where,
+    _t: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for Q<M> {
+    fn clone(&self) -> Self {
+        Q::from_where(self.w.clone())
+    }
+}
+
+impl<M> std::fmt::Debug for Q<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.w.fmt(f)
+    }
+}
+
+impl<M> Q<M> {
+    /// Wraps an untyped condition.
+    #[doc(hidden)]
+    pub fn from_where(w: Where) -> Self {
+        Q { w, _t: PhantomData }
+    }
+
+    /// The untyped condition.
+    #[doc(hidden)]
+    pub fn into_where(self) -> Where {
+        self.w
+    }
+
+    /// A condition that is always true (the neutral element of `&`).
+    ///
+    /// ```
+    /// let _q = hyperdjango_orm::Q::<()>::all();
+    /// ```
+    pub fn all() -> Self {
+        Q::from_where(Where::Const(true))
+    }
+
+    /// A condition that is always false (the neutral element of `|`).
+    ///
+    /// ```
+    /// let _q = hyperdjango_orm::Q::<()>::none();
+    /// ```
+    pub fn none() -> Self {
+        Q::from_where(Where::Const(false))
+    }
+
+    /// Raw SQL as a condition, with `%s` for each parameter. The text is trusted.
+    ///
+    /// ```
+    /// let _q = hyperdjango_orm::Q::<()>::raw("length(name) > %s", vec![std::sync::Arc::new(3i32)]);
+    /// ```
+    pub fn raw(sql: &str, params: Vec<Param>) -> Self {
+        Q::from_where(Where::Raw(sql.to_string(), params))
+    }
+}
+
+fn flatten(a: Where, b: Where, and: bool) -> Where {
+    let mut v = Vec::new();
+    for w in [a, b] {
+        match (w, and) {
+            (Where::And(xs), true) | (Where::Or(xs), false) => v.extend(xs),
+            (w, _) => v.push(w),
+        }
+    }
+    if and { Where::And(v) } else { Where::Or(v) }
+}
+
+impl<M> ops::BitAnd for Q<M> {
+    type Output = Q<M>;
+    fn bitand(self, rhs: Q<M>) -> Q<M> {
+        Q::from_where(flatten(self.w, rhs.w, true))
+    }
+}
+
+impl<M> ops::BitOr for Q<M> {
+    type Output = Q<M>;
+    fn bitor(self, rhs: Q<M>) -> Q<M> {
+        Q::from_where(flatten(self.w, rhs.w, false))
+    }
+}
+
+impl<M> ops::BitXor for Q<M> {
+    type Output = Q<M>;
+    fn bitxor(self, rhs: Q<M>) -> Q<M> {
+        let mut v = Vec::new();
+        for w in [self.w, rhs.w] {
+            match w {
+                Where::Xor(xs) => v.extend(xs),
+                w => v.push(w),
+            }
+        }
+        Q::from_where(Where::Xor(v))
+    }
+}
+
+impl<M> ops::Not for Q<M> {
+    type Output = Q<M>;
+    fn not(self) -> Q<M> {
+        match self.w {
+            Where::Not(w) => Q::from_where(*w),
+            w => Q::from_where(Where::Not(Box::new(w))),
+        }
+    }
+}
+
+/// A lookup defined by the user: SQL with `{lhs}` and `{rhs}` in it.
+#[derive(Debug)]
+pub struct UserLookup {
+    /// Its name in the string form (`price__ne`).
+    pub name: String,
+    /// The SQL template, e.g. `{lhs} <> {rhs}`.
+    pub template: String,
+}
+
+fn user_lookups() -> &'static RwLock<HashMap<String, Arc<UserLookup>>> {
+    static L: OnceLock<RwLock<HashMap<String, Arc<UserLookup>>>> = OnceLock::new();
+    L.get_or_init(Default::default)
+}
+
+/// Registers a lookup for every field: `template` is SQL with `{lhs}` (the field or
+/// transformed field) and `{rhs}` (the bind parameter). Use it in the string form
+/// (`q("price__ne", 3.0)`) or with `.custom("ne", v)` on a field handle.
+///
+/// ```
+/// hyperdjango_orm::register_lookup("ne", "{lhs} <> {rhs}");
+/// ```
+pub fn register_lookup(name: &str, template: &str) {
+    let l = Arc::new(UserLookup {
+        name: name.to_string(),
+        template: template.to_string(),
+    });
+    user_lookups()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_string(), l);
+}
+
+pub(crate) fn user_lookup(name: &str) -> Option<Arc<UserLookup>> {
+    user_lookups()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .cloned()
+}
+
+const TRANSFORMS: &[&str] = &[
+    "date", "year", "month", "day", "week", "week_day", "quarter", "hour", "minute", "second",
+    "lower", "upper", "length",
+];
+
+fn builtin_lookup(name: &str) -> Option<Lookup> {
+    Some(match name {
+        "exact" => Lookup::Exact,
+        "iexact" => Lookup::IExact,
+        "contains" => Lookup::Contains,
+        "icontains" => Lookup::IContains,
+        "in" => Lookup::In,
+        "gt" => Lookup::Gt,
+        "gte" => Lookup::Gte,
+        "lt" => Lookup::Lt,
+        "lte" => Lookup::Lte,
+        "startswith" => Lookup::StartsWith,
+        "istartswith" => Lookup::IStartsWith,
+        "endswith" => Lookup::EndsWith,
+        "iendswith" => Lookup::IEndsWith,
+        "range" => Lookup::Range,
+        "isnull" => Lookup::IsNull,
+        "regex" => Lookup::Regex,
+        "iregex" => Lookup::IRegex,
+        _ => return None,
+    })
+}
+
+pub(crate) fn transform_node(name: &str, n: Node) -> Node {
+    match name {
+        "date" => Node::Extract("DATE", Box::new(n)),
+        "lower" => Node::Func("LOWER", vec![n]),
+        "upper" => Node::Func("UPPER", vec![n]),
+        "length" => Node::Func("LENGTH", vec![n]),
+        "week_day" => Node::Extract("WEEK_DAY", Box::new(n)),
+        other => Node::Extract(
+            match other {
+                "year" => "YEAR",
+                "month" => "MONTH",
+                "day" => "DAY",
+                "week" => "WEEK",
+                "quarter" => "QUARTER",
+                "hour" => "HOUR",
+                "minute" => "MINUTE",
+                _ => "SECOND",
+            },
+            Box::new(n),
+        ),
+    }
+}
+
+/// A value for the string form: one value, a list (for `in`), a pair (for `range`), a
+/// boolean (for `isnull`) or NULL.
+#[derive(Clone)]
+pub enum LookupValue {
+    /// One value.
+    One(Param),
+    /// A list, for `in`.
+    List(Vec<Param>),
+    /// Two values, for `range`.
+    Pair(Param, Param),
+    /// NULL (`exact` becomes `IS NULL`).
+    Null,
+}
+
+/// Converts values for the string form: any `ToSql` value, `Vec<T>`/arrays (a list for
+/// `in`), tuples `(a, b)` (for `range`) and `None`.
+pub trait IntoLookupValue {
+    /// The value.
+    fn into_lookup_value(self) -> LookupValue;
+}
+
+macro_rules! one_value {
+    ($($t:ty),*) => {$(
+        impl IntoLookupValue for $t {
+            fn into_lookup_value(self) -> LookupValue { LookupValue::One(Arc::new(self)) }
+        }
+        impl IntoLookupValue for Option<$t> {
+            fn into_lookup_value(self) -> LookupValue {
+                match self { Some(v) => LookupValue::One(Arc::new(v)), None => LookupValue::Null }
+            }
+        }
+        impl IntoLookupValue for Vec<$t> {
+            fn into_lookup_value(self) -> LookupValue {
+                LookupValue::List(self.into_iter().map(|v| Arc::new(v) as Param).collect())
+            }
+        }
+        impl<const N: usize> IntoLookupValue for [$t; N] {
+            fn into_lookup_value(self) -> LookupValue {
+                LookupValue::List(self.into_iter().map(|v| Arc::new(v) as Param).collect())
+            }
+        }
+        impl IntoLookupValue for ($t, $t) {
+            fn into_lookup_value(self) -> LookupValue {
+                LookupValue::Pair(Arc::new(self.0), Arc::new(self.1))
+            }
+        }
+    )*};
+}
+one_value!(i16, i32, i64, f32, f64, bool, String, Vec<u8>);
+#[cfg(feature = "chrono")]
+one_value!(
+    chrono::DateTime<chrono::Utc>,
+    chrono::NaiveDate,
+    chrono::NaiveDateTime,
+    chrono::NaiveTime
+);
+#[cfg(feature = "rust_decimal")]
+one_value!(rust_decimal::Decimal);
+#[cfg(feature = "uuid")]
+one_value!(uuid::Uuid);
+
+impl IntoLookupValue for &str {
+    fn into_lookup_value(self) -> LookupValue {
+        LookupValue::One(Arc::new(self.to_string()))
+    }
+}
+impl IntoLookupValue for Vec<&str> {
+    fn into_lookup_value(self) -> LookupValue {
+        LookupValue::List(
+            self.into_iter()
+                .map(|v| Arc::new(v.to_string()) as Param)
+                .collect(),
+        )
+    }
+}
+impl<const N: usize> IntoLookupValue for [&str; N] {
+    fn into_lookup_value(self) -> LookupValue {
+        LookupValue::List(
+            self.into_iter()
+                .map(|v| Arc::new(v.to_string()) as Param)
+                .collect(),
+        )
+    }
+}
+impl IntoLookupValue for Param {
+    fn into_lookup_value(self) -> LookupValue {
+        LookupValue::One(self)
+    }
+}
+impl IntoLookupValue for LookupValue {
+    fn into_lookup_value(self) -> LookupValue {
+        self
+    }
+}
+
+/// The string form of a condition, Django's `filter(name__icontains="wid")`: a field name,
+/// then transforms, then a lookup (default `exact`), separated by `__`. Checked against the
+/// model's metadata now: an unknown field or lookup is an error naming the model and field.
+///
+/// ```
+/// use hyperdjango_orm::prelude::*;
+/// model! {
+///     #[table = "products"]
+///     pub struct Product { pub id: Auto<i32> = Field::new().primary_key(), pub name: String = Field::new() }
+/// }
+/// let _qs = Product::objects().filter(q("name__icontains", "wid").unwrap());
+/// let err = q::<Product>("nmae__icontains", "wid").unwrap_err();
+/// assert_eq!(err.to_string(), "Product.nmae: no such field (fields: id, name)");
+/// let err = q::<Product>("name__like", "wid").unwrap_err();
+/// assert!(err.to_string().starts_with("Product.name__like: unknown lookup \"like\""));
+/// ```
+pub fn q<M: Model>(path: &str, value: impl IntoLookupValue) -> Result<Q<M>> {
+    let meta = M::meta();
+    let mut parts = path.split("__");
+    let name = parts.next().unwrap_or_default();
+    let field = meta.field(name).ok_or_else(|| meta.no_such_field(name))?;
+    let mut lhs = Node::Field(field.index);
+    let rest: Vec<&str> = parts.collect();
+    let (transforms, lookup_name) = match rest.split_last() {
+        None => (&[][..], "exact"),
+        Some((last, init)) if TRANSFORMS.contains(last) => {
+            let _ = init;
+            (&rest[..], "exact")
+        }
+        Some((last, init)) => (init, *last),
+    };
+    for t in transforms {
+        if !TRANSFORMS.contains(t) {
+            return Err(Error::field(
+                meta.name,
+                path,
+                format!("unknown transform {t:?}"),
+            ));
+        }
+        lhs = transform_node(t, lhs);
+    }
+    let op = match builtin_lookup(lookup_name) {
+        Some(op) => op,
+        None => match user_lookup(lookup_name) {
+            Some(l) => Lookup::User(l),
+            None => {
+                return Err(Error::field(
+                    meta.name,
+                    path,
+                    format!(
+                        "unknown lookup {lookup_name:?} (lookups: exact, iexact, contains, icontains, in, gt, gte, lt, lte, startswith, istartswith, endswith, iendswith, range, isnull, regex, iregex, or one registered with register_lookup)"
+                    ),
+                ));
+            }
+        },
+    };
+    let v = value.into_lookup_value();
+    let bad = |what: &str| {
+        Err(Error::field(
+            meta.name,
+            path,
+            format!("the {lookup_name} lookup takes {what}"),
+        ))
+    };
+    let rhs = match (&op, v) {
+        (Lookup::In, LookupValue::List(l)) => Rhs::List(l.into_iter().map(Node::Param).collect()),
+        (Lookup::In, _) => return bad("a list"),
+        (Lookup::Range, LookupValue::Pair(a, b)) => Rhs::Pair(Node::Param(a), Node::Param(b)),
+        (Lookup::Range, _) => return bad("a pair (low, high)"),
+        (Lookup::IsNull, LookupValue::One(p)) => {
+            let mut buf = hyperdjango_pgwire::__private::BytesMut::new();
+            if p.sql_type() != hyperdjango_pgwire::Type::BOOL
+                || p.to_sql(&hyperdjango_pgwire::Type::BOOL, &mut buf).is_err()
+            {
+                return bad("a bool");
+            }
+            Rhs::Bool(buf.first() == Some(&1))
+        }
+        (Lookup::IsNull, _) => return bad("a bool"),
+        (Lookup::Exact, LookupValue::Null) => {
+            return Ok(Q::from_where(Where::Lookup {
+                lhs,
+                op: Lookup::IsNull,
+                rhs: Rhs::Bool(true),
+            }));
+        }
+        (_, LookupValue::Null) => return bad("a value, not NULL"),
+        (_, LookupValue::One(p)) => Rhs::Node(Node::Param(p)),
+        (_, _) => return bad("one value"),
+    };
+    Ok(Q::from_where(Where::Lookup { lhs, op, rhs }))
+}

@@ -1,0 +1,292 @@
+//! The `model!` macro.
+
+/// Declares a model: a struct, its typed field handles, its metadata and its ORM methods.
+///
+/// ```
+/// use hyperdjango_orm::prelude::*;
+///
+/// model! {
+///     /// A product in the catalogue.
+///     #[table = "products"]
+///     #[meta = Meta::new().ordering(["name"])]
+///     #[derive(Debug, Clone, PartialEq)]
+///     pub struct Product {
+///         pub id: Auto<i32> = Field::new().primary_key(),
+///         pub name: String = Field::new().max_length(200),
+///         pub sku: String = Field::new().unique().index(),
+///         pub price: f64 = Field::new().default(0.0).ge(0.0),
+///         pub is_active: bool = Field::new().default(true),
+///         pub weight_kg: Option<f64>,
+///     }
+/// }
+///
+/// let p = Product { name: "Widget".into(), sku: "W-1".into(), ..Default::default() };
+/// assert!(!p.id.is_saved());
+/// assert!(p.is_active); // the default
+/// let _q = Product::price.lt(10.0) & Product::is_active.eq(true);
+/// ```
+///
+/// # Syntax
+///
+/// - `#[table = "name"]` (required), then optionally `#[meta = Meta::new()...]` (see
+///   [`Meta`](crate::Meta)); any other attributes (docs, derives) go to the struct. Do not
+///   derive `Default`: the macro implements it from the fields' defaults.
+/// - Each field is `vis name: Type = Field::new().options()`; `= ...` may be left out. The
+///   type decides the column (see [`FieldType`](crate::FieldType)); `Option<T>` is nullable;
+///   [`Auto<T>`](crate::Auto) is a database-generated primary key.
+///
+/// # What it expands to
+///
+/// For the `Product` above:
+///
+/// ```text
+/// /// A product in the catalogue.
+/// #[derive(Debug, Clone, PartialEq)]
+/// pub struct Product {
+///     pub id: Auto<i32>, pub name: String, ..., pub weight_kg: Option<f64>,
+///     #[doc(hidden)] pub _state: ModelState,   // adding? which db? deferred fields
+/// }
+/// impl Product {
+///     pub const id: Column<Product, Auto<i32>> = Column::new(0, "id");   // typed handles
+///     pub const name: Column<Product, String> = Column::new(1, "name");
+///     ...
+///     pub fn objects() -> QuerySet<Product>;                            // the manager
+///     pub async fn save(&mut self) -> Result<()>;  // and save_with, delete, refresh_from_db,
+///     // refresh_from_db_fields, full_clean, clean_fields, validate_unique,
+///     // get_deferred_fields, serializable_value, from_db
+/// }
+/// impl Default for Product { /* each field's default, else the type's zero; Auto unsaved */ }
+/// impl Model for Product {
+///     fn meta() -> &'static ModelMeta;  // built once from the Field and Meta builders
+///     // decoding from rows by column position, field access by index, auto_now, validators
+/// }
+/// ```
+#[macro_export]
+macro_rules! model {
+    // Sort the attributes: table, meta, and the rest (kept for the struct).
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] #[table = $t:literal] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)*] [$t] [$($meta)*] $($rest)*);
+    };
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] #[meta = $m:expr] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)*] [$($table)*] [$m] $($rest)*);
+    };
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] #[$($a:tt)*] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)* #[$($a)*]] [$($table)*] [$($meta)*] $($rest)*);
+    };
+    (@split [$($keep:tt)*] [] [$($meta:tt)*] $vis:vis struct $($rest:tt)*) => {
+        ::core::compile_error!("model! needs #[table = \"table_name\"] before the struct");
+    };
+    (@split [$($keep:tt)*] [$table:literal] [$($meta:expr)?] $vis:vis struct $name:ident {
+        $(
+            $(#[$fattr:meta])*
+            $fvis:vis $field:ident : $ty:ty $(= $opts:expr)?
+        ),+ $(,)?
+    }) => {
+        $($keep)*
+        $vis struct $name {
+            $( $(#[$fattr])* $fvis $field: $ty, )+
+            #[doc(hidden)]
+            pub _state: $crate::ModelState,
+        }
+
+        #[allow(non_upper_case_globals, dead_code)]
+        impl $name {
+            #[doc(hidden)]
+            const __FIELD_NAMES: &'static [&'static str] = &[$(::core::stringify!($field)),+];
+            $(
+                #[doc = ::core::concat!("The typed handle of the `", ::core::stringify!($field), "` field.")]
+                pub const $field: $crate::Column<$name, $ty> = $crate::Column::new(
+                    $crate::model::field_index(Self::__FIELD_NAMES, ::core::stringify!($field)),
+                    ::core::stringify!($field),
+                );
+            )+
+
+            /// The default manager: a QuerySet over every row.
+            pub fn objects() -> $crate::QuerySet<$name> {
+                $crate::QuerySet::new()
+            }
+
+            /// Saves the instance: INSERT when it is new (an unsaved `Auto` key, or built in
+            /// Rust), else UPDATE. auto_now fields are set first.
+            pub async fn save(&mut self) -> $crate::Result<()> {
+                $crate::instance::save(self, $crate::SaveOptions::default()).await
+            }
+
+            /// Saves with options: update_fields, force_insert, force_update, using.
+            pub async fn save_with(&mut self, options: $crate::SaveOptions) -> $crate::Result<()> {
+                $crate::instance::save(self, options).await
+            }
+
+            /// Deletes the row; returns the total and the count per model.
+            pub async fn delete(&mut self) -> $crate::Result<(u64, ::std::collections::BTreeMap<&'static str, u64>)> {
+                $crate::instance::delete(self).await
+            }
+
+            /// Reloads every field (deferred ones included) from the database.
+            pub async fn refresh_from_db(&mut self) -> $crate::Result<()> {
+                $crate::instance::refresh(self, None).await
+            }
+
+            /// Reloads the named fields only.
+            pub async fn refresh_from_db_fields(&mut self, fields: &[&str]) -> $crate::Result<()> {
+                $crate::instance::refresh(self, Some(fields)).await
+            }
+
+            /// Runs clean_fields, clean and validate_unique, collecting every error per field.
+            pub async fn full_clean(&self) -> $crate::Result<()> {
+                $crate::validate::full_clean(self, &[]).await
+            }
+
+            /// Runs each field's validators (and the NULL checks), collecting every error.
+            pub fn clean_fields(&self, exclude: &[&str]) -> ::core::result::Result<(), $crate::ValidationErrors> {
+                $crate::validate::clean_fields(self, exclude)
+            }
+
+            /// Asks the database whether unique fields and unique_together sets are free.
+            pub async fn validate_unique(&self) -> $crate::Result<()> {
+                $crate::validate::validate_unique(self).await
+            }
+
+            /// The names of the fields not loaded (`only`/`defer`).
+            pub fn get_deferred_fields(&self) -> ::std::vec::Vec<&'static str> {
+                $crate::instance::deferred_fields(self)
+            }
+
+            /// A field's value by name, as a parameter (Django's `serializable_value`).
+            pub fn serializable_value(&self, field: &str) -> $crate::Result<$crate::Param> {
+                $crate::instance::serializable_value(self, field)
+            }
+
+            /// Decodes an instance from a row whose columns are named like the model's
+            /// (missing ones are deferred): Django's `from_db`, for rows of raw SQL.
+            pub fn from_db(row: &$crate::Row) -> $crate::Result<$name> {
+                $crate::instance::from_db(row)
+            }
+        }
+
+        impl ::core::default::Default for $name {
+            #[allow(unused_assignments)]
+            fn default() -> Self {
+                let meta = <$name as $crate::Model>::meta();
+                let mut k = 0usize;
+                $name {
+                    $( $field: {
+                        let i = k;
+                        k += 1;
+                        meta.fields[i].typed::<$ty>().map(|f| f.default_value()).unwrap_or_else(<$ty as $crate::FieldType>::zero)
+                    }, )+
+                    _state: $crate::ModelState::new(),
+                }
+            }
+        }
+
+        impl $crate::Model for $name {
+            fn meta() -> &'static $crate::ModelMeta {
+                static META: ::std::sync::OnceLock<$crate::ModelMeta> = ::std::sync::OnceLock::new();
+                META.get_or_init(|| {
+                    let fields = ::std::vec![$(
+                        $crate::FieldMeta::new::<$ty>(
+                            ::core::stringify!($field),
+                            $name::$field.index(),
+                            $crate::model!(@opts $($opts)?),
+                        )
+                    ),+];
+                    let meta: $crate::Meta<$name> = $crate::model!(@meta $($meta)?);
+                    $crate::ModelMeta::build::<$name>(::core::stringify!($name), $table, fields, meta)
+                })
+            }
+
+            #[allow(unused_assignments)]
+            fn __decode(row: &$crate::Row, map: &[::core::option::Option<usize>]) -> $crate::Result<Self> {
+                let mut k = 0usize;
+                let mut deferred = ::std::vec::Vec::new();
+                ::core::result::Result::Ok($name {
+                    $( $field: {
+                        let i = k;
+                        k += 1;
+                        match map.get(i) {
+                            ::core::option::Option::Some(::core::option::Option::Some(c)) => {
+                                let v: $ty = row.get(*c)?;
+                                v
+                            }
+                            _ => {
+                                deferred.push(i);
+                                <$ty as $crate::FieldType>::zero()
+                            }
+                        }
+                    }, )+
+                    _state: $crate::ModelState::loaded(deferred),
+                })
+            }
+
+            fn __field_ref(&self, i: usize) -> ::core::option::Option<&(dyn $crate::ToSql + Sync)> {
+                let refs: &[&(dyn $crate::ToSql + Sync)] = &[$(&self.$field),+];
+                refs.get(i).copied()
+            }
+
+            #[allow(unused_assignments)]
+            fn __field_param(&self, i: usize) -> ::core::option::Option<$crate::Param> {
+                let mut k = 0usize;
+                $(
+                    if k == i {
+                        return ::core::option::Option::Some(::std::sync::Arc::new(::core::clone::Clone::clone(&self.$field)));
+                    }
+                    k += 1;
+                )+
+                ::core::option::Option::None
+            }
+
+            #[allow(unused_assignments)]
+            fn __set_field(&mut self, i: usize, row: &$crate::Row, col: usize) -> $crate::Result<()> {
+                let mut k = 0usize;
+                $(
+                    if k == i {
+                        self.$field = row.get(col)?;
+                        self._state.__undefer(i);
+                        return ::core::result::Result::Ok(());
+                    }
+                    k += 1;
+                )+
+                ::core::result::Result::Ok(())
+            }
+
+            #[allow(unused_assignments)]
+            fn __pre_save(&mut self, adding: bool) {
+                let meta = <$name as $crate::Model>::meta();
+                let mut k = 0usize;
+                $(
+                    if let ::core::option::Option::Some(v) = meta.fields[k].typed::<$ty>().and_then(|f| f.__pre_save(adding)) {
+                        self.$field = v;
+                    }
+                    k += 1;
+                )+
+            }
+
+            #[allow(unused_assignments)]
+            fn __clean_fields(&self, exclude: &[&str], errors: &mut $crate::ValidationErrors) {
+                let meta = <$name as $crate::Model>::meta();
+                let mut k = 0usize;
+                $(
+                    $crate::validate::clean_field::<$ty>(&meta.fields[k], &self.$field, exclude, errors);
+                    k += 1;
+                )+
+            }
+
+            fn state(&self) -> &$crate::ModelState {
+                &self._state
+            }
+
+            fn state_mut(&mut self) -> &mut $crate::ModelState {
+                &mut self._state
+            }
+        }
+    };
+    (@opts) => { $crate::Field::new() };
+    (@opts $e:expr) => { $e };
+    (@meta) => { $crate::Meta::new() };
+    (@meta $e:expr) => { $e };
+    // The entry point.
+    ($($input:tt)+) => {
+        $crate::model!(@split [] [] [] $($input)+);
+    };
+}

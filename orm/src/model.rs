@@ -1,0 +1,476 @@
+//! Models: the [`Model`] trait that `model!` implements, the run-time metadata
+//! ([`ModelMeta`]), the Meta options ([`Meta`]) and the per-instance state ([`ModelState`]).
+
+use std::any::Any;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use hyperdjango_pgwire::{Row, ToSql};
+
+use crate::error::{Error, Result};
+use crate::expr::Param;
+use crate::field::FieldMeta;
+use crate::validate::ValidationErrors;
+
+/// A model: a Rust struct mapped to a table. Implemented by [`model!`](crate::model!); the
+/// methods marked hidden are what the macro generates for the ORM's own use.
+pub trait Model: Sized + Send + Sync + 'static {
+    /// The model's metadata (built once, on first use).
+    fn meta() -> &'static ModelMeta;
+
+    /// Decodes an instance from a row: `map[i]` is the row column holding field `i`, or
+    /// `None` for a deferred field.
+    #[doc(hidden)]
+    fn __decode(row: &Row, map: &[Option<usize>]) -> Result<Self>;
+
+    /// Field `i` as a bind parameter reference.
+    #[doc(hidden)]
+    fn __field_ref(&self, i: usize) -> Option<&(dyn ToSql + Sync)>;
+
+    /// Field `i` as an owned parameter.
+    #[doc(hidden)]
+    fn __field_param(&self, i: usize) -> Option<Param>;
+
+    /// Sets field `i` from column `col` of `row`.
+    #[doc(hidden)]
+    fn __set_field(&mut self, i: usize, row: &Row, col: usize) -> Result<()>;
+
+    /// Applies auto_now / auto_now_add before a save.
+    #[doc(hidden)]
+    fn __pre_save(&mut self, adding: bool);
+
+    /// Runs each field's validators, adding what fails to `errors`.
+    #[doc(hidden)]
+    fn __clean_fields(&self, exclude: &[&str], errors: &mut ValidationErrors);
+
+    /// The instance's state.
+    fn state(&self) -> &ModelState;
+
+    /// The instance's state, mutably.
+    fn state_mut(&mut self) -> &mut ModelState;
+}
+
+/// Per-instance state (Django's `_state`): whether the instance is not yet in the
+/// database, which database it came from, and which fields were deferred when it was
+/// loaded. It compares equal to any other state, so a derived `PartialEq` compares fields.
+///
+/// ```
+/// let s = hyperdjango_orm::ModelState::new();
+/// assert!(s.adding);
+/// ```
+#[derive(Clone, Default)]
+pub struct ModelState {
+    /// True until the instance is saved or when it was built in Rust, false once loaded
+    /// from the database.
+    pub adding: bool,
+    /// The alias of the database the instance came from or was saved to.
+    pub db: Option<Arc<str>>,
+    /// Indices of the fields not loaded (`only`/`defer`).
+    pub(crate) deferred: Vec<usize>,
+}
+
+impl ModelState {
+    /// The state of a new instance (adding, no database).
+    pub fn new() -> ModelState {
+        ModelState {
+            adding: true,
+            db: None,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Marks field `i` as loaded.
+    #[doc(hidden)]
+    pub fn __undefer(&mut self, i: usize) {
+        self.deferred.retain(|d| *d != i);
+    }
+
+    /// The state of an instance loaded from the database with `deferred` fields left out.
+    #[doc(hidden)]
+    pub fn loaded(deferred: Vec<usize>) -> ModelState {
+        ModelState {
+            adding: false,
+            db: None,
+            deferred,
+        }
+    }
+}
+
+impl fmt::Debug for ModelState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelState")
+            .field("adding", &self.adding)
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+impl PartialEq for ModelState {
+    fn eq(&self, _: &ModelState) -> bool {
+        true
+    }
+}
+impl Eq for ModelState {}
+impl std::hash::Hash for ModelState {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+/// A named index over fields.
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    /// The index's name (generated when empty).
+    pub name: Option<String>,
+    /// The fields.
+    pub fields: Vec<String>,
+    /// A UNIQUE index.
+    pub unique: bool,
+}
+
+/// A user's `clean` hook, type-erased (an `Arc<dyn Fn(&M) -> Result<(), ValidationErrors>>`).
+pub(crate) type AnyHook = Box<dyn Any + Send + Sync>;
+
+/// A model's `clean` hook.
+pub type CleanHook<M> = Arc<dyn Fn(&M) -> std::result::Result<(), ValidationErrors> + Send + Sync>;
+
+/// The Meta options of a model, written `#[meta = Meta::new().ordering(["-price"]) ...]` in
+/// `model!`.
+///
+/// ```
+/// use hyperdjango_orm::prelude::*;
+/// model! {
+///     #[table = "products"]
+///     #[meta = Meta::new()
+///         .ordering(["-price", "name"])
+///         .unique_together(["name", "sku"])
+///         .index(["name", "price"])
+///         .check("price_not_silly", "price < 1000000")
+///         .get_latest_by("id")
+///         .verbose_name("product")
+///         .verbose_name_plural("products")]
+///     pub struct Product {
+///         pub id: Auto<i32> = Field::new().primary_key(),
+///         pub name: String = Field::new(),
+///         pub sku: String = Field::new(),
+///         pub price: f64 = Field::new(),
+///     }
+/// }
+/// let m = Product::meta();
+/// assert_eq!(m.ordering, ["-price", "name"]);
+/// assert_eq!(m.verbose_name_plural, "products");
+/// ```
+pub struct Meta<M> {
+    ordering: Vec<String>,
+    unique_together: Vec<Vec<String>>,
+    indexes: Vec<IndexSpec>,
+    checks: Vec<(String, String)>,
+    get_latest_by: Option<String>,
+    verbose_name: Option<String>,
+    verbose_name_plural: Option<String>,
+    clean: Option<CleanHook<M>>,
+}
+
+impl<M> Default for Meta<M> {
+    fn default() -> Self {
+        Meta::new()
+    }
+}
+
+impl<M> Meta<M> {
+    /// No options.
+    pub fn new() -> Self {
+        Meta {
+            ordering: Vec::new(),
+            unique_together: Vec::new(),
+            indexes: Vec::new(),
+            checks: Vec::new(),
+            get_latest_by: None,
+            verbose_name: None,
+            verbose_name_plural: None,
+            clean: None,
+        }
+    }
+
+    /// The default order of queries: field names, `-` in front for descending.
+    pub fn ordering<const N: usize>(mut self, fields: [&str; N]) -> Self {
+        self.ordering = fields.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// A set of fields that is unique together (call again for more).
+    pub fn unique_together<const N: usize>(mut self, fields: [&str; N]) -> Self {
+        self.unique_together
+            .push(fields.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// An index over several fields (call again for more).
+    pub fn index<const N: usize>(mut self, fields: [&str; N]) -> Self {
+        self.indexes.push(IndexSpec {
+            name: None,
+            fields: fields.iter().map(|s| s.to_string()).collect(),
+            unique: false,
+        });
+        self
+    }
+
+    /// A CHECK constraint: a name and an SQL condition (trusted text, like DDL).
+    pub fn check(mut self, name: &str, sql: &str) -> Self {
+        self.checks.push((name.to_string(), sql.to_string()));
+        self
+    }
+
+    /// The field `latest()` and `earliest()` order by (`-` in front reverses).
+    pub fn get_latest_by(mut self, field: &str) -> Self {
+        self.get_latest_by = Some(field.to_string());
+        self
+    }
+
+    /// The human-readable name.
+    pub fn verbose_name(mut self, name: &str) -> Self {
+        self.verbose_name = Some(name.to_string());
+        self
+    }
+
+    /// The human-readable plural.
+    pub fn verbose_name_plural(mut self, name: &str) -> Self {
+        self.verbose_name_plural = Some(name.to_string());
+        self
+    }
+
+    /// The model's `clean` hook, run by `full_clean` after the field validators: cross-field
+    /// checks, with errors per field (or [`NON_FIELD_ERRORS`](crate::NON_FIELD_ERRORS)).
+    pub fn clean(
+        mut self,
+        f: impl Fn(&M) -> std::result::Result<(), ValidationErrors> + Send + Sync + 'static,
+    ) -> Self {
+        self.clean = Some(Arc::new(f));
+        self
+    }
+}
+
+/// A model's metadata at run time.
+///
+/// ```
+/// use hyperdjango_orm::prelude::*;
+/// model! {
+///     #[table = "products"]
+///     pub struct Product { pub id: Auto<i32> = Field::new().primary_key(), pub name: String = Field::new() }
+/// }
+/// let m = Product::meta();
+/// assert_eq!((m.name, m.table, m.pk().name), ("Product", "products", "id"));
+/// assert_eq!(m.fields.len(), 2);
+/// ```
+pub struct ModelMeta {
+    /// The model's name.
+    pub name: &'static str,
+    /// The table.
+    pub table: &'static str,
+    /// The fields, in declaration order.
+    pub fields: Vec<FieldMeta>,
+    /// The index of the primary key field.
+    pub pk_index: usize,
+    /// The default ordering.
+    pub ordering: Vec<String>,
+    /// Sets of fields unique together.
+    pub unique_together: Vec<Vec<String>>,
+    /// Indexes over several fields.
+    pub indexes: Vec<IndexSpec>,
+    /// CHECK constraints (name, SQL).
+    pub checks: Vec<(String, String)>,
+    /// The field `latest`/`earliest` use.
+    pub get_latest_by: Option<String>,
+    /// The human-readable name (default: the model's name in lower case).
+    pub verbose_name: String,
+    /// The human-readable plural (default: `verbose_name` + "s").
+    pub verbose_name_plural: String,
+    pub(crate) clean: Option<AnyHook>,
+    /// Mistakes in the declaration, as (field, message).
+    errors: Vec<(String, String)>,
+    /// Statements compiled once per model.
+    pub(crate) sql: SqlCache,
+    /// The row map for "all fields in order".
+    pub(crate) all_map: Vec<Option<usize>>,
+}
+
+/// SQL compiled once per model (query shapes that only depend on the model).
+#[derive(Default)]
+pub(crate) struct SqlCache {
+    pub(crate) select_list: OnceLock<String>,
+    pub(crate) update_all: OnceLock<String>,
+    pub(crate) refresh: OnceLock<String>,
+    pub(crate) delete_pk: OnceLock<String>,
+    pub(crate) insert: OnceLock<(String, Vec<usize>)>,
+}
+
+impl fmt::Debug for ModelMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelMeta")
+            .field("name", &self.name)
+            .field("table", &self.table)
+            .field("fields", &self.fields)
+            .finish()
+    }
+}
+
+impl ModelMeta {
+    /// Builds the metadata (used by `model!`).
+    #[doc(hidden)]
+    pub fn build<M: 'static>(
+        name: &'static str,
+        table: &'static str,
+        fields: Vec<FieldMeta>,
+        meta: Meta<M>,
+    ) -> ModelMeta {
+        let mut errors: Vec<(String, String)> = Vec::new();
+        for f in &fields {
+            for e in &f.options.errors {
+                errors.push((f.name.to_string(), e.clone()));
+            }
+        }
+        let pks: Vec<usize> = fields
+            .iter()
+            .filter(|f| f.options.primary_key)
+            .map(|f| f.index)
+            .collect();
+        let pk_index = match pks.as_slice() {
+            [i] => *i,
+            [] => {
+                errors.push((
+                    "Meta".into(),
+                    "the model has no primary key (mark one field with Field::new().primary_key())"
+                        .into(),
+                ));
+                0
+            }
+            _ => {
+                errors.push((
+                    "Meta".into(),
+                    "the model has more than one primary key field".into(),
+                ));
+                pks[0]
+            }
+        };
+        for f in &fields {
+            if f.auto && !f.options.primary_key {
+                errors.push((
+                    f.name.to_string(),
+                    "an Auto<T> field must be the primary key".into(),
+                ));
+            }
+        }
+        let known = |n: &str| fields.iter().any(|f| f.name == n);
+        for o in &meta.ordering {
+            let n = o.trim_start_matches('-');
+            if o != "?" && !known(n) {
+                errors.push((n.to_string(), "Meta.ordering names no such field".into()));
+            }
+        }
+        for set in meta
+            .unique_together
+            .iter()
+            .chain(meta.indexes.iter().map(|i| &i.fields))
+        {
+            for n in set {
+                if !known(n) {
+                    errors.push((
+                        n.clone(),
+                        "Meta.unique_together/indexes names no such field".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(g) = &meta.get_latest_by {
+            if !known(g.trim_start_matches('-')) {
+                errors.push((g.clone(), "Meta.get_latest_by names no such field".into()));
+            }
+        }
+        let verbose_name = meta.verbose_name.unwrap_or_else(|| name.to_lowercase());
+        let all_map = (0..fields.len()).map(Some).collect();
+        ModelMeta {
+            name,
+            table,
+            pk_index,
+            ordering: meta.ordering,
+            unique_together: meta.unique_together,
+            indexes: meta.indexes,
+            checks: meta.checks,
+            get_latest_by: meta.get_latest_by,
+            verbose_name_plural: meta
+                .verbose_name_plural
+                .unwrap_or_else(|| format!("{verbose_name}s")),
+            verbose_name,
+            clean: meta.clean.map(|c| Box::new(c) as AnyHook),
+            errors,
+            sql: SqlCache::default(),
+            all_map,
+            fields,
+        }
+    }
+
+    /// The field called `name`.
+    pub fn field(&self, name: &str) -> Option<&FieldMeta> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The primary key field.
+    pub fn pk(&self) -> &FieldMeta {
+        &self.fields[self.pk_index]
+    }
+
+    /// The first mistake in the declaration, if any, as an error naming the model and field.
+    ///
+    /// ```
+    /// use hyperdjango_orm::prelude::*;
+    /// model! {
+    ///     #[table = "bad"]
+    ///     pub struct Bad { pub id: Auto<i32> = Field::new().primary_key(), pub code: String = Field::new().regex("(") }
+    /// }
+    /// let e = Bad::meta().check().unwrap_err().to_string();
+    /// assert!(e.starts_with("Bad.code: invalid regular expression"), "{e}");
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        match self.errors.first() {
+            Some((field, message)) => Err(Error::field(self.name, field.clone(), message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn no_such_field(&self, name: &str) -> Error {
+        let names: Vec<&str> = self.fields.iter().map(|f| f.name).collect();
+        Error::field(
+            self.name,
+            name,
+            format!("no such field (fields: {})", names.join(", ")),
+        )
+    }
+
+    pub(crate) fn field_or_err(&self, name: &str) -> Result<&FieldMeta> {
+        self.field(name).ok_or_else(|| self.no_such_field(name))
+    }
+
+    /// The quoted table name.
+    pub(crate) fn qtable(&self) -> String {
+        crate::compiler::quote(self.table)
+    }
+}
+
+/// The position of `name` in `names` (const, for the field handles `model!` generates).
+#[doc(hidden)]
+pub const fn field_index(names: &[&str], name: &str) -> usize {
+    let mut i = 0;
+    while i < names.len() {
+        let a = names[i].as_bytes();
+        let b = name.as_bytes();
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    usize::MAX
+}
