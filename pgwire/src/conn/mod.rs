@@ -444,7 +444,9 @@ impl Connection {
                     // Best effort, and bounded by the grace: if the cancel cannot be delivered,
                     // the grace deadline decides.
                     let token = self.cancel_token();
-                    let _ = tokio::time::timeout(CANCEL_GRACE, token.cancel()).await;
+                    // Boxed: the cancel future (a TLS handshake, when the connection uses TLS) is
+                    // large, and `fill` is inlined into every query's future.
+                    let _ = tokio::time::timeout(CANCEL_GRACE, Box::pin(token.cancel())).await;
                     self.deadline = Some(Instant::now() + CANCEL_GRACE);
                 }
                 Err(()) => {

@@ -246,14 +246,14 @@ async fn connect_one(
         Host::Unix(_) => None,
     };
     let Some(name) = tcp_name.filter(|_| mode != SslMode::Disable) else {
-        return start(config, host, port, user, dbname, None).await;
+        return Box::pin(start(config, host, port, user, dbname, None)).await;
     };
     #[cfg(not(feature = "tls"))]
     {
         let _ = name;
         match mode {
             SslMode::Disable | SslMode::Allow | SslMode::Prefer => {
-                start(config, host, port, user, dbname, None).await
+                Box::pin(start(config, host, port, user, dbname, None)).await
             }
             mode => Err(Error::Unsupported(format!(
                 "sslmode={} needs TLS, which this build of hyperdjango-pgwire does not have: \
@@ -264,19 +264,21 @@ async fn connect_one(
     }
     #[cfg(feature = "tls")]
     match mode {
-        SslMode::Allow => match start(config, host, port, user, dbname, None).await {
+        SslMode::Allow => match Box::pin(start(config, host, port, user, dbname, None)).await {
             Err(e) if refused_login(&e) => {
-                start(config, host, port, user, dbname, Some(name)).await
+                Box::pin(start(config, host, port, user, dbname, Some(name))).await
             }
             other => other,
         },
-        SslMode::Prefer => match start(config, host, port, user, dbname, Some(name)).await {
-            Err(e) if refused_login(&e) || matches!(e, Error::Tls(_)) => {
-                start(config, host, port, user, dbname, None).await
+        SslMode::Prefer => {
+            match Box::pin(start(config, host, port, user, dbname, Some(name))).await {
+                Err(e) if refused_login(&e) || matches!(e, Error::Tls(_)) => {
+                    Box::pin(start(config, host, port, user, dbname, None)).await
+                }
+                other => other,
             }
-            other => other,
-        },
-        _ => start(config, host, port, user, dbname, Some(name)).await,
+        }
+        _ => Box::pin(start(config, host, port, user, dbname, Some(name))).await,
     }
 }
 
@@ -287,7 +289,9 @@ fn refused_login(e: &Error) -> bool {
     e.code() == Some(&crate::sqlstate::SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
 }
 
-/// Opens the socket, starts TLS when `tls_host` is given, and logs in.
+/// Opens the socket, starts TLS when `tls_host` is given, and logs in. Callers box this
+/// future: with the TLS handshake it is large, and it would otherwise be inlined into every
+/// future that may connect (a pool's acquire, the ORM's queries), deepening their stacks.
 async fn start(
     config: &Config,
     host: &Host,
@@ -696,10 +700,12 @@ impl CancelToken {
             #[cfg(feature = "tls")]
             if let Some(setup) = &self.tls {
                 stream = match stream {
-                    Stream::Tcp(tcp) => match setup.negotiate(tcp, &target.to_string()).await? {
-                        super::tls::Negotiated::Tls(tls) => Stream::Tls(tls),
-                        super::tls::Negotiated::Plain(tcp) => Stream::Tcp(tcp),
-                    },
+                    Stream::Tcp(tcp) => {
+                        match Box::pin(setup.negotiate(tcp, &target.to_string())).await? {
+                            super::tls::Negotiated::Tls(tls) => Stream::Tls(tls),
+                            super::tls::Negotiated::Plain(tcp) => Stream::Tcp(tcp),
+                        }
+                    }
                     other => other,
                 };
             }
