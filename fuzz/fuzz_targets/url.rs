@@ -12,9 +12,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = cfg.endpoints();
         // Debug never depends on the password (it may equal another field's text, so
         // searching the output for it would prove nothing).
-        let mut other = cfg.clone();
-        other.password("a different password");
-        assert_eq!(format!("{cfg:?}"), format!("{other:?}"), "Debug shows the password");
+        if cfg.get_password().is_some() {
+            let mut other = cfg.clone();
+            other.password("a different password");
+            assert_eq!(format!("{cfg:?}"), format!("{other:?}"), "Debug shows the password");
+        }
     }
     // Environment variables go through the same parser.
     let _ = Config::from_env_with(|name| (name == "HYPER_DATABASE_URL").then(|| text.to_owned()));
