@@ -43,6 +43,9 @@ fn bench_workloads(c: &mut Criterion) {
         for slot in clients.iter_mut() {
             let client = slot.as_mut().expect("client");
             let name = client.kind().name();
+            if !client.supports(w) {
+                continue;
+            }
             if client.is_fallback(w) {
                 eprintln!("{w} on {name}: fallback: {}", client.note(w).unwrap_or(""));
             }

@@ -2,14 +2,53 @@
 //! per-connection statement cache (`conn.query("...", ..)`: prepared once, then Bind/Execute/Sync
 //! only), binary parameters and results, `pipeline` for batches, `execute_many` for one
 //! statement over many rows, and `copy_in` + `BinaryCopyInWriter` for COPY.
+//!
+//! The ORM workloads go through hyperdjango-orm: a [`BenchItem`] model over `bench_orm`, on a
+//! one-connection pool registered as the database [`ORM_DB`].
 
 use chrono::{DateTime, Utc};
 use hyperdjango_pgwire::{BinaryCopyInWriter, Connection, SyncMode, ToSql, Type};
 
+use hyperdjango_orm::prelude::*;
+
 use crate::{
-    Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL,
-    Workload, checksum,
+    ORM_FETCH_SQL, ORM_GET_PK, Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL,
+    W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
 };
+
+/// The alias the ORM workloads' pool is registered under.
+pub const ORM_DB: &str = "bench";
+
+model! {
+    /// A row of `bench_orm`, the ORM workloads' model.
+    #[table = "bench_orm"]
+    pub struct BenchItem {
+        /// The serial primary key.
+        pub id: Auto<i32> = Field::new().primary_key(),
+        /// int8
+        pub n: i64,
+        /// text
+        pub s: String,
+        /// float8
+        pub f: f64,
+        /// bool
+        pub b: bool,
+    }
+}
+
+impl BenchItem {
+    /// Folds every field into the checksum.
+    fn checksum(&self, acc: u64) -> u64 {
+        checksum::orm(
+            acc,
+            self.id.get().unwrap_or(0),
+            self.n,
+            &self.s,
+            self.f,
+            self.b,
+        )
+    }
+}
 
 /// Whether the hyperdjango variant of `w` is a stand-in for an API that is not there yet
 /// (none is, since the pipeline, execute_many and COPY APIs landed on main).
@@ -17,26 +56,29 @@ pub fn is_fallback(_w: Workload) -> bool {
     false
 }
 
-/// W2's pipeline mode: one Sync for the batch (the default, as pgbench's pipeline mode
-/// sends), or one per query with `HYPERDJANGO_BENCH_W2_SYNC=per-query` (as tokio-postgres's
-/// implicit pipelining sends).
-fn w2_mode() -> SyncMode {
-    match std::env::var("HYPERDJANGO_BENCH_W2_SYNC").as_deref() {
-        Ok("per-query") => SyncMode::PerQuery,
-        _ => SyncMode::Atomic,
-    }
-}
-
 /// How hyperdjango runs `w`, where that needs saying.
 pub fn note(w: Workload) -> Option<&'static str> {
     match w {
-        Workload::W2Pipeline => Some(if w2_mode() == SyncMode::Atomic {
-            "conn.pipeline(SyncMode::Atomic): 100 queries and one Sync, as pgbench's pipeline mode (HYPERDJANGO_BENCH_W2_SYNC=per-query for a Sync per query)"
-        } else {
-            "conn.pipeline(SyncMode::PerQuery): 100 queries, each with its own Sync (HYPERDJANGO_BENCH_W2_SYNC=per-query)"
-        }),
+        Workload::W2Pipeline => {
+            Some("conn.pipeline(SyncMode::PerQuery) with 100 queries, one run()")
+        }
+        Workload::W2PipelineAtomic => {
+            Some("conn.pipeline(SyncMode::Atomic): one Sync for the batch, like the pgbench floor")
+        }
         Workload::W5Many => Some("conn.execute_many (one implicit transaction)"),
         Workload::W5Copy => Some("copy_in + BinaryCopyInWriter"),
+        Workload::OrmFetch => Some(
+            "BenchItem::objects().using(..).all(): a QuerySet into 10k model instances, on a \
+             one-connection hyperdjango-pool",
+        ),
+        Workload::OrmFetchRaw => Some(
+            "the raw driver: conn.query(\"SELECT id, n, s, f, b FROM bench_orm\") + row.get per \
+             column (the peers run as in ORM fetch 10k)",
+        ),
+        Workload::OrmPkGet => Some(
+            "BenchItem::objects().using(..).get(BenchItem::id.eq(4242)) (Django's get: LIMIT 21), \
+             one-connection pool",
+        ),
         _ => None,
     }
 }
@@ -47,8 +89,14 @@ pub struct Hd {
 }
 
 impl Hd {
-    /// Connects.
+    /// Connects, and registers a one-connection pool on `url` as the ORM database
+    /// [`ORM_DB`].
     pub async fn connect(url: &str) -> Result<Hd> {
+        let pool = hyperdjango_pool::Pool::builder()
+            .url(url)
+            .max_size(1)
+            .build()?;
+        hyperdjango_orm::register_database(ORM_DB, pool);
         Ok(Hd {
             conn: Connection::connect_url(url).await?,
         })
@@ -70,7 +118,8 @@ impl Hd {
                     checksum: v as u64,
                 })
             }
-            Workload::W2Pipeline => self.w2().await,
+            Workload::W2Pipeline => self.w2(SyncMode::PerQuery).await,
+            Workload::W2PipelineAtomic => self.w2(SyncMode::Atomic).await,
             Workload::W3Fetch => {
                 let rows = self.conn.query(W3_SQL, &[]).await?;
                 let mut sum = 0;
@@ -133,6 +182,45 @@ impl Hd {
             }
             Workload::W5Many => self.w5_many(data).await,
             Workload::W5Copy => self.w5_copy(data).await,
+            Workload::OrmFetch => {
+                let items = BenchItem::objects().using(ORM_DB).all().await?;
+                let mut sum = 0;
+                for item in &items {
+                    sum = item.checksum(sum);
+                }
+                Ok(Outcome {
+                    units: items.len() as u64,
+                    checksum: sum,
+                })
+            }
+            Workload::OrmFetchRaw => {
+                let rows = self.conn.query(ORM_FETCH_SQL, &[]).await?;
+                let mut sum = 0;
+                for row in &rows {
+                    sum = checksum::orm(
+                        sum,
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    );
+                }
+                Ok(Outcome {
+                    units: rows.len() as u64,
+                    checksum: sum,
+                })
+            }
+            Workload::OrmPkGet => {
+                let item = BenchItem::objects()
+                    .using(ORM_DB)
+                    .get(BenchItem::id.eq(ORM_GET_PK))
+                    .await?;
+                Ok(Outcome {
+                    units: 1,
+                    checksum: item.checksum(0),
+                })
+            }
             Workload::W6ArraysBytea => {
                 let rows = self.conn.query(W6_SQL, &[]).await?;
                 let mut sum = 0;
@@ -149,9 +237,9 @@ impl Hd {
         }
     }
 
-    async fn w2(&mut self) -> Result<Outcome> {
+    async fn w2(&mut self, mode: SyncMode) -> Result<Outcome> {
         let values: Vec<i32> = (0..W2_QUERIES).collect();
-        let mut p = self.conn.pipeline(w2_mode());
+        let mut p = self.conn.pipeline(mode);
         for v in &values {
             p.query("SELECT $1::int4", &[v])?;
         }

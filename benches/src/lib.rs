@@ -60,10 +60,18 @@ pub const W5_INSERT_SQL: &str = "INSERT INTO bench_w5 (id, n, s, f, b) VALUES ($
 pub const W5_COPY_BINARY_SQL: &str = "COPY bench_w5 (id, n, s, f, b) FROM STDIN (FORMAT binary)";
 /// W6: 1,000 rows of int4[] and bytea.
 pub const W6_SQL: &str = "SELECT arr, data FROM bench_w6";
+/// Rows of the ORM table (`bench_orm`).
+pub const ORM_ROWS: u64 = 10_000;
+/// The primary key the "ORM pk get" workload reads.
+pub const ORM_GET_PK: i32 = 4_242;
+/// The raw equivalent of the ORM fetch (what the ORM sends, without its table qualifiers).
+pub const ORM_FETCH_SQL: &str = "SELECT id, n, s, f, b FROM bench_orm";
+/// The raw equivalent of the ORM's get by primary key.
+pub const ORM_GET_SQL: &str = "SELECT id, n, s, f, b FROM bench_orm WHERE id = $1";
 
 /// The tables and data, created once through one connection and read by every driver.
 const CREATE_SQL: &str = "
-DROP TABLE IF EXISTS bench_w3, bench_w5, bench_w6;
+DROP TABLE IF EXISTS bench_w3, bench_w5, bench_w6, bench_orm;
 CREATE TABLE bench_w3 (
     i4 int4 NOT NULL, i8 int8 NOT NULL, t text NOT NULL,
     f8 float8 NOT NULL, b bool NOT NULL, ts timestamptz NOT NULL);
@@ -78,6 +86,12 @@ INSERT INTO bench_w6
     SELECT i, ARRAY(SELECT i * 100 + j FROM generate_series(1, 10) AS j),
            decode(repeat(md5(i::text), 8), 'hex')
     FROM generate_series(1, 1000) AS i;
+CREATE TABLE bench_orm (
+    id serial PRIMARY KEY, n int8 NOT NULL, s text NOT NULL, f float8 NOT NULL,
+    b bool NOT NULL);
+INSERT INTO bench_orm (n, s, f, b)
+    SELECT i::int8 * 7919, 'item ' || i || ' ' || md5(i::text), i / 8.0, i % 2 = 0
+    FROM generate_series(1, 10000) AS i;
 ";
 
 /// One benchmark workload of issue 4.
@@ -85,8 +99,11 @@ INSERT INTO bench_w6
 pub enum Workload {
     /// `SELECT 1` round trip, one connection.
     W1Select1,
-    /// 100 pipelined `SELECT $1::int4`.
+    /// 100 pipelined `SELECT $1::int4`, one Sync per query (independent results).
     W2Pipeline,
+    /// The same 100 queries with one Sync for the batch, as pgbench's pipeline mode sends
+    /// them: only drivers with such a mode (hyperdjango's `SyncMode::Atomic`).
+    W2PipelineAtomic,
     /// Fetch 100k rows (int4, int8, text, float8, bool, timestamptz).
     W3Fetch,
     /// The MagicStack pgbench query over pg_type (12 columns).
@@ -99,19 +116,32 @@ pub enum Workload {
     W5Copy,
     /// Fetch 1,000 rows of int4[] and bytea.
     W6ArraysBytea,
+    /// Fetch the 10k rows of `bench_orm` into model instances through a QuerySet
+    /// (hyperdjango), or raw with `Row::get` per column (the peers).
+    OrmFetch,
+    /// The same 10k rows through hyperdjango's raw driver (`conn.query` + `row.get`): the
+    /// baseline the ORM fetch is measured against (the peers run exactly as in `OrmFetch`).
+    OrmFetchRaw,
+    /// One model by primary key (`objects().get(pk = ..)`), or a prepared raw SELECT by
+    /// primary key (the peers).
+    OrmPkGet,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 12] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
+        Workload::W2PipelineAtomic,
         Workload::W3Fetch,
         Workload::W4PgType,
         Workload::W5OneByOne,
         Workload::W5Many,
         Workload::W5Copy,
         Workload::W6ArraysBytea,
+        Workload::OrmFetch,
+        Workload::OrmFetchRaw,
+        Workload::OrmPkGet,
     ];
 
     /// A short name: the criterion benchmark id and the table's first column.
@@ -119,19 +149,27 @@ impl Workload {
         match self {
             Workload::W1Select1 => "W1 select1",
             Workload::W2Pipeline => "W2 pipeline x100",
+            Workload::W2PipelineAtomic => "W2 pipeline x100, 1 Sync",
             Workload::W3Fetch => "W3 fetch 100k",
             Workload::W4PgType => "W4 pg_type",
             Workload::W5OneByOne => "W5 insert 1-by-1",
             Workload::W5Many => "W5 insert many",
             Workload::W5Copy => "W5 insert COPY",
             Workload::W6ArraysBytea => "W6 int[]+bytea",
+            Workload::OrmFetch => "ORM fetch 10k",
+            Workload::OrmFetchRaw => "ORM fetch 10k, hd raw driver",
+            Workload::OrmPkGet => "ORM pk get",
         }
     }
 
     /// What one unit of work is: the rate is reported in units per second.
     pub fn unit(self) -> &'static str {
         match self {
-            Workload::W1Select1 | Workload::W2Pipeline | Workload::W4PgType => "queries",
+            Workload::W1Select1
+            | Workload::W2Pipeline
+            | Workload::W2PipelineAtomic
+            | Workload::W4PgType
+            | Workload::OrmPkGet => "queries",
             _ => "rows",
         }
     }
@@ -226,6 +264,11 @@ impl Client {
             Client::Tp(_) => tp::note(w),
             Client::Sx(_) => sx::note(w),
         }
+    }
+
+    /// Whether this driver can run `w` at all (only hyperdjango has a one-Sync pipeline).
+    pub fn supports(&self, w: Workload) -> bool {
+        w != Workload::W2PipelineAtomic || matches!(self, Client::Hd(_))
     }
 
     /// Whether the driver's variant of `w` is a stand-in for an API that is not there yet:
@@ -364,6 +407,16 @@ pub mod checksum {
         add(a, typdelim as u64)
     }
 
+    /// One `bench_orm` row.
+    #[inline]
+    pub fn orm(acc: u64, id: i32, n: i64, s: &str, f: f64, b: bool) -> u64 {
+        let mut a = add(acc, id as u64);
+        a = add(a, n as u64);
+        a = add(a, s.len() as u64 + u64::from(s.as_bytes()[s.len() - 1]));
+        a = add(a, f.to_bits());
+        add(a, u64::from(b))
+    }
+
     /// One W6 row.
     #[inline]
     pub fn w6(acc: u64, arr: &[i32], data: &[u8]) -> u64 {
@@ -458,8 +511,10 @@ pub async fn create_data(url: &str) -> Result<u32> {
         .await?;
     conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_w6")
         .await?;
+    conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_orm")
+        .await?;
     // Into shared_buffers before anything is timed.
-    conn.batch_execute("SELECT count(*) FROM bench_w3; SELECT count(*) FROM bench_w6")
+    conn.batch_execute("SELECT count(*) FROM bench_w3; SELECT count(*) FROM bench_w6; SELECT count(*) FROM bench_orm")
         .await?;
     let v: String = conn
         .query_one("SELECT current_setting('server_version_num')", &[])

@@ -8,7 +8,8 @@ use sqlx::postgres::types::Oid;
 use sqlx::{Connection, Row};
 
 use crate::{
-    Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
+    ORM_FETCH_SQL, ORM_GET_PK, ORM_GET_SQL, Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL,
+    W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
 };
 
 /// sqlx's bulk insert: one statement over column arrays.
@@ -31,6 +32,10 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::W5Copy => Some(
             "copy_in_raw with text-format COPY formatted by the bench (no typed binary writer)",
         ),
+        Workload::OrmFetch | Workload::OrmFetchRaw => {
+            Some("raw: sqlx::query(..).fetch_all, Row::try_get per column")
+        }
+        Workload::OrmPkGet => Some("raw: sqlx::query(SELECT ... WHERE id = $1).fetch_one"),
         _ => None,
     }
 }
@@ -181,6 +186,44 @@ impl Sx {
                     units: n,
                     checksum: n,
                 })
+            }
+            Workload::OrmFetch | Workload::OrmFetchRaw => {
+                let rows = sqlx::query(ORM_FETCH_SQL).fetch_all(&mut *conn).await?;
+                let mut sum = 0;
+                for row in &rows {
+                    sum = checksum::orm(
+                        sum,
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                    );
+                }
+                Ok(Outcome {
+                    units: rows.len() as u64,
+                    checksum: sum,
+                })
+            }
+            Workload::OrmPkGet => {
+                let row = sqlx::query(ORM_GET_SQL)
+                    .bind(ORM_GET_PK)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(Outcome {
+                    units: 1,
+                    checksum: checksum::orm(
+                        0,
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                    ),
+                })
+            }
+            Workload::W2PipelineAtomic => {
+                Err("no pipeline with one Sync for the batch in sqlx".into())
             }
             Workload::W6ArraysBytea => {
                 let rows = sqlx::query(W6_SQL).fetch_all(&mut *conn).await?;

@@ -11,8 +11,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::{
-    Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL,
-    Workload, checksum,
+    ORM_FETCH_SQL, ORM_GET_PK, ORM_GET_SQL, Outcome, Result, W2_QUERIES, W3_SQL, W4_SQL,
+    W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
 };
 
 /// How tokio-postgres runs `w`, where that needs saying.
@@ -24,6 +24,10 @@ pub fn note(w: Workload) -> Option<&'static str> {
              (its implicit pipelining; it has no execute_many)",
         ),
         Workload::W5Copy => Some("binary COPY with binary_copy::BinaryCopyInWriter"),
+        Workload::OrmFetch | Workload::OrmFetchRaw => {
+            Some("raw: the prepared SELECT, Row::try_get per column")
+        }
+        Workload::OrmPkGet => Some("raw: the prepared SELECT ... WHERE id = $1, query_one"),
         _ => None,
     }
 }
@@ -37,6 +41,8 @@ pub struct Tp {
     w4: Statement,
     insert: Statement,
     w6: Statement,
+    orm_fetch: Statement,
+    orm_get: Statement,
 }
 
 impl Tp {
@@ -55,6 +61,8 @@ impl Tp {
             w4: client.prepare(W4_SQL).await?,
             insert: client.prepare(W5_INSERT_SQL).await?,
             w6: client.prepare(W6_SQL).await?,
+            orm_fetch: client.prepare(ORM_FETCH_SQL).await?,
+            orm_get: client.prepare(ORM_GET_SQL).await?,
             client,
         })
     }
@@ -184,6 +192,41 @@ impl Tp {
                     units: n,
                     checksum: n,
                 })
+            }
+            Workload::OrmFetch | Workload::OrmFetchRaw => {
+                let rows = self.client.query(&self.orm_fetch, &[]).await?;
+                let mut sum = 0;
+                for row in &rows {
+                    sum = checksum::orm(
+                        sum,
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                    );
+                }
+                Ok(Outcome {
+                    units: rows.len() as u64,
+                    checksum: sum,
+                })
+            }
+            Workload::OrmPkGet => {
+                let row = self.client.query_one(&self.orm_get, &[&ORM_GET_PK]).await?;
+                Ok(Outcome {
+                    units: 1,
+                    checksum: checksum::orm(
+                        0,
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                    ),
+                })
+            }
+            Workload::W2PipelineAtomic => {
+                Err("no pipeline with one Sync for the batch in tokio-postgres".into())
             }
             Workload::W6ArraysBytea => {
                 let rows = self.client.query(&self.w6, &[]).await?;

@@ -7,6 +7,12 @@
 //! DELETE by primary key, refresh) are compiled once per model and cached in its metadata;
 //! the driver then caches the prepared statement per SQL text, so a query shape is parsed
 //! and planned once per connection.
+//!
+//! SELECTs of the common shapes (model rows; filters of `=`, `<`, `<=`, `>`, `>=`, `in`,
+//! `isnull` and `exact(None)` on fields joined with AND/OR/NOT; ordering by fields or random;
+//! limit and offset) are compiled once per *query shape*: the structure of the query without
+//! its parameter values. A repeated shape reuses the cached SQL string (the same
+//! `Arc<str>`) and only collects its parameters.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -31,7 +37,7 @@ pub fn quote(name: &str) -> String {
 
 /// Compiled SQL with its parameters.
 pub(crate) struct Compiled {
-    pub(crate) sql: String,
+    pub(crate) sql: Arc<str>,
     pub(crate) params: Vec<Param>,
     /// Fields used with regex lookups (named when the server rejects a pattern).
     pub(crate) regex_fields: Vec<String>,
@@ -786,7 +792,7 @@ impl Ctx {
 
     fn finish(self, sql: String, model: &'static str) -> Compiled {
         Compiled {
-            sql,
+            sql: sql.into(),
             params: self.params,
             regex_fields: self.regex_fields,
             model,
@@ -832,12 +838,175 @@ pub(crate) fn select_list(m: &'static ModelMeta) -> &'static str {
     })
 }
 
-/// Compiles a SELECT.
+/// Shapes kept per model at most (an `in` list of each length is its own shape).
+const MAX_SHAPES_PER_MODEL: usize = 1024;
+
+/// Compiles a SELECT; the common shapes come from the model's shape cache (see the module
+/// documentation).
 pub(crate) fn compile_select(q: &Query) -> Result<Compiled> {
+    let Some((key, params)) = shape(q) else {
+        return compile_select_uncached(q);
+    };
+    let cache = &q.model.sql.shapes;
+    let hit = cache
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    if let Some(sql) = hit {
+        return Ok(Compiled {
+            sql,
+            params,
+            regex_fields: Vec::new(),
+            model: q.model.name,
+        });
+    }
+    let c = compile_select_uncached(q)?;
+    debug_assert_eq!(c.params.len(), params.len(), "shape parameters: {}", c.sql);
+    let mut w = cache.write().unwrap_or_else(|e| e.into_inner());
+    if w.len() < MAX_SHAPES_PER_MODEL {
+        w.entry(key).or_insert_with(|| c.sql.clone());
+    }
+    Ok(c)
+}
+
+/// Compiles a SELECT, always building the SQL text.
+fn compile_select_uncached(q: &Query) -> Result<Compiled> {
     let mut ctx = Ctx::new();
     let mut sql = String::with_capacity(128);
     ctx.select(q, &mut sql)?;
     Ok(ctx.finish(sql, q.model.name))
+}
+
+/// The shape key of a query (its structure: model, select list, conditions with their
+/// fields and operators, order, whether it has a limit and offset) and its parameters in
+/// the order the compiler numbers them; `None` for shapes that are not cached (annotations,
+/// expressions, subqueries, LIKE and regex lookups, raw SQL, locking, set operations...).
+fn shape(q: &Query) -> Option<(Vec<u64>, Vec<Param>)> {
+    if !q.errors.is_empty()
+        || q.combinator.is_some()
+        || !q.annotations.is_empty()
+        || q.distinct
+        || !q.distinct_on.is_empty()
+        || q.lock.is_some()
+    {
+        return None;
+    }
+    let m = q.model;
+    let mut key = Vec::with_capacity(16);
+    let mut params = Vec::new();
+    match &q.select {
+        Select::Model(None) => key.push(1),
+        Select::Model(Some(idx)) => {
+            key.extend([2, idx.len() as u64]);
+            key.extend(idx.iter().map(|&i| i as u64));
+        }
+        _ => return None,
+    }
+    key.extend([10, q.filters.len() as u64]);
+    for w in &q.filters {
+        shape_where(m, w, &mut key, &mut params)?;
+    }
+    match &q.order {
+        None => key.push(40),
+        Some(terms) => {
+            key.extend([41, terms.len() as u64]);
+            for t in terms {
+                let node = match &t.node {
+                    Node::Random => u64::MAX,
+                    n => shape_field(m, n)?,
+                };
+                let nulls = match t.nulls {
+                    None => 0,
+                    Some(false) => 1,
+                    Some(true) => 2,
+                };
+                key.extend([node, u64::from(t.desc), nulls]);
+            }
+        }
+    }
+    key.extend([
+        50,
+        u64::from(q.limit.is_some()),
+        u64::from(q.offset.is_some()),
+    ]);
+    if let Some(l) = q.limit {
+        params.push(Arc::new(l) as Param);
+    }
+    if let Some(o) = q.offset {
+        params.push(Arc::new(o) as Param);
+    }
+    Some((key, params))
+}
+
+/// A field of the model (by index or by name) as a shape token.
+fn shape_field(m: &ModelMeta, n: &Node) -> Option<u64> {
+    match n {
+        Node::Field(i) if *i < m.fields.len() => Some(*i as u64),
+        Node::Name(name) => m.field(name).map(|f| f.index as u64),
+        _ => None,
+    }
+}
+
+fn shape_where(
+    m: &ModelMeta,
+    w: &Where,
+    key: &mut Vec<u64>,
+    params: &mut Vec<Param>,
+) -> Option<()> {
+    match w {
+        Where::And(v) | Where::Or(v) => {
+            key.extend([
+                if matches!(w, Where::And(_)) { 20 } else { 21 },
+                v.len() as u64,
+            ]);
+            for c in v {
+                shape_where(m, c, key, params)?;
+            }
+        }
+        Where::Not(inner) => {
+            key.push(22);
+            shape_where(m, inner, key, params)?;
+        }
+        Where::Const(b) => key.extend([23, u64::from(*b)]),
+        Where::Lookup { lhs, op, rhs } => {
+            let field = shape_field(m, lhs)?;
+            let op_code = match op {
+                Lookup::Exact => 0,
+                Lookup::Gt => 1,
+                Lookup::Gte => 2,
+                Lookup::Lt => 3,
+                Lookup::Lte => 4,
+                Lookup::In => 5,
+                Lookup::IsNull => 6,
+                _ => return None,
+            };
+            key.extend([24, field, op_code]);
+            match (op, rhs) {
+                (Lookup::Exact, Rhs::Node(Node::Null)) => key.push(31),
+                (Lookup::IsNull, Rhs::Bool(b)) => key.extend([32, u64::from(*b)]),
+                (Lookup::In, Rhs::List(list)) => {
+                    key.extend([33, list.len() as u64]);
+                    for n in list {
+                        match n {
+                            Node::Param(p) => params.push(p.clone()),
+                            _ => return None,
+                        }
+                    }
+                }
+                (
+                    Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte,
+                    Rhs::Node(Node::Param(p)),
+                ) => {
+                    key.push(30);
+                    params.push(p.clone());
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    }
+    Some(())
 }
 
 /// Compiles a SELECT with another select list (count, exists, aggregate...).
@@ -925,6 +1094,77 @@ pub(crate) fn compile_explain(q: &Query, options: &str) -> Result<Compiled> {
         format!("EXPLAIN {}", c.sql)
     } else {
         format!("EXPLAIN ({options}) {}", c.sql)
-    };
+    }
+    .into();
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::prelude::*;
+
+    crate::model! {
+        #[table = "shape_items"]
+        struct ShapeItem {
+            id: Auto<i32> = Field::new().primary_key(),
+            name: String,
+            rank: i64,
+        }
+    }
+
+    fn compiled(qs: &QuerySet<ShapeItem>) -> super::Compiled {
+        super::compile_select(&qs.query).expect("compiles")
+    }
+
+    #[test]
+    fn a_repeated_shape_reuses_its_sql() {
+        let shape = |name: &str, rank: i64, limit: i64| {
+            ShapeItem::objects()
+                .filter(ShapeItem::name.eq(name.to_string()) & ShapeItem::rank.gt(rank))
+                .order_by(ShapeItem::rank.desc())
+                .limit(limit)
+        };
+        let a = compiled(&shape("a", 1, 10));
+        let b = compiled(&shape("b", 2, 20));
+        // Same shape, other values: the very same SQL string, fresh parameters.
+        assert!(Arc::ptr_eq(&a.sql, &b.sql), "{} vs {}", a.sql, b.sql);
+        assert_eq!(b.params.len(), 3);
+        assert_eq!(super::param_text(&b.params[0]).as_deref(), Some("b"));
+        assert_eq!(
+            &*a.sql,
+            r#"SELECT "shape_items"."id", "shape_items"."name", "shape_items"."rank" FROM "shape_items" WHERE ("shape_items"."name" = $1 AND "shape_items"."rank" > $2) ORDER BY "shape_items"."rank" DESC LIMIT $3"#
+        );
+        // The string form of the same shape reaches the same entry.
+        let c = compiled(
+            &ShapeItem::objects()
+                .filter(q("name", "c").unwrap() & q("rank__gt", 3i64).unwrap())
+                .order_by(ShapeItem::rank.desc())
+                .limit(5),
+        );
+        assert!(Arc::ptr_eq(&a.sql, &c.sql));
+
+        // Another shape (a different operator, no limit, an `in` of another length) is
+        // compiled on its own, and is itself reused.
+        let d = compiled(&ShapeItem::objects().filter(ShapeItem::rank.lt(1)));
+        assert!(!Arc::ptr_eq(&a.sql, &d.sql));
+        assert!(d.sql.contains(r#""shape_items"."rank" < $1"#), "{}", d.sql);
+        let e = compiled(&ShapeItem::objects().filter(ShapeItem::rank.lt(9)));
+        assert!(Arc::ptr_eq(&d.sql, &e.sql));
+        let in2 = compiled(&ShapeItem::objects().filter(ShapeItem::rank.is_in([1, 2])));
+        let in3 = compiled(&ShapeItem::objects().filter(ShapeItem::rank.is_in([1, 2, 3])));
+        assert!(!Arc::ptr_eq(&in2.sql, &in3.sql));
+        assert_eq!(in3.params.len(), 3);
+    }
+
+    #[test]
+    fn uncached_shapes_still_compile_each_time() {
+        // LIKE lookups are outside the cached shapes: each run builds its SQL.
+        let qs = ShapeItem::objects().filter(ShapeItem::name.contains("x"));
+        let a = compiled(&qs);
+        let b = compiled(&qs);
+        assert!(!Arc::ptr_eq(&a.sql, &b.sql));
+        assert_eq!(a.sql, b.sql);
+    }
 }

@@ -251,12 +251,16 @@ pub async fn delete<M: Model>(m: &mut M) -> Result<(u64, BTreeMap<&'static str, 
         .__field_param(meta.pk_index)
         .ok_or_else(|| Error::Usage("no primary key".into()))?;
     let c = Compiled {
-        sql: sql.clone(),
+        sql: sql.as_str().into(),
         params: vec![pk],
         regex_fields: Vec::new(),
         model: meta.name,
     };
     let n = run_execute(&alias, &c).await?;
+    // As Django sets the pk to None: a later save inserts a new row with a new key.
+    if meta.pk().auto {
+        m.__reset_field(meta.pk_index);
+    }
     m.state_mut().adding = true;
     Ok((n, BTreeMap::from([(meta.name, n)])))
 }
@@ -307,7 +311,7 @@ pub async fn refresh<M: Model>(m: &mut M, fields: Option<&[&str]>) -> Result<()>
         .__field_param(meta.pk_index)
         .ok_or_else(|| Error::Usage("no primary key".into()))?;
     let c = Compiled {
-        sql,
+        sql: sql.into(),
         params: vec![pk],
         regex_fields: Vec::new(),
         model: meta.name,

@@ -251,6 +251,18 @@ macro_rules! model {
             }
 
             #[allow(unused_assignments)]
+            fn __reset_field(&mut self, i: usize) {
+                let mut k = 0usize;
+                $(
+                    if k == i {
+                        self.$field = <$ty as $crate::FieldType>::zero();
+                        return;
+                    }
+                    k += 1;
+                )+
+            }
+
+            #[allow(unused_assignments)]
             fn __pre_save(&mut self, adding: bool) {
                 let meta = <$name as $crate::Model>::meta();
                 let mut k = 0usize;

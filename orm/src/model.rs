@@ -35,6 +35,10 @@ pub trait Model: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn __set_field(&mut self, i: usize, row: &Row, col: usize) -> Result<()>;
 
+    /// Resets field `i` to its type's zero (an `Auto` key to `Unsaved`).
+    #[doc(hidden)]
+    fn __reset_field(&mut self, i: usize);
+
     /// Applies auto_now / auto_now_add before a save.
     #[doc(hidden)]
     fn __pre_save(&mut self, adding: bool);
@@ -300,6 +304,8 @@ pub(crate) struct SqlCache {
     pub(crate) refresh: OnceLock<String>,
     pub(crate) delete_pk: OnceLock<String>,
     pub(crate) insert: OnceLock<(String, Vec<usize>)>,
+    /// SELECTs compiled per query shape (see [`crate::compiler`]).
+    pub(crate) shapes: std::sync::RwLock<std::collections::HashMap<Vec<u64>, Arc<str>>>,
 }
 
 impl fmt::Debug for ModelMeta {

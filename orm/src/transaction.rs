@@ -6,7 +6,9 @@
 //! semantics). If `fut` returns `Ok`, it commits and then runs the `on_commit` callbacks;
 //! on `Err` it rolls back. An `atomic` inside another, for the same database, is a
 //! `SAVEPOINT`: released on `Ok`, rolled back to on `Err`, leaving the outer transaction
-//! usable.
+//! usable. A nested `atomic` whose future is dropped before its body finishes (a timeout,
+//! a `select!`) is treated as failed: its savepoint is rolled back to and released before
+//! the next statement on the transaction's connection.
 //!
 //! Why not the pool's `Transaction` type directly: it borrows the connection (`&mut`), and a
 //! borrowed value cannot be shared with the calls inside `fut` through a task-local. The pool
@@ -95,7 +97,20 @@ where
             exec(&mut g.conn, &format!("SAVEPOINT {name}")).await?;
             (name, d)
         };
-        let r = fut.await;
+        // The guard owns `fut`, so that if this future is dropped half-way, `fut` (and any
+        // lock on the transaction it holds) is dropped first and the guard can then queue
+        // the savepoint's rollback on the connection.
+        let mut guard = SavepointGuard {
+            fut: Some(Box::pin(fut)),
+            tx: tx.clone(),
+            name: name.clone(),
+            depth,
+        };
+        let r = match guard.fut.as_mut() {
+            Some(f) => f.await,
+            None => unreachable!("the future is set until the guard is disarmed"),
+        };
+        guard.disarm();
         let mut g = tx.lock().await;
         g.depth = depth - 1;
         match &r {
@@ -145,6 +160,54 @@ where
         Err(_) => exec(&mut g.conn, "ROLLBACK").await?,
     }
     r
+}
+
+/// A nested [`atomic`]'s savepoint while its future runs. Dropped armed (the `atomic`
+/// future was dropped before its body finished), it drops the body first, then queues
+/// `ROLLBACK TO SAVEPOINT` and `RELEASE SAVEPOINT` on the transaction's connection with
+/// [`Connection::defer_statement`] (they run before the next command on it), restores the
+/// nesting depth and forgets the body's `on_commit` callbacks: as if the body had failed.
+struct SavepointGuard<F> {
+    fut: Option<std::pin::Pin<Box<F>>>,
+    tx: Arc<Mutex<TxConn>>,
+    name: String,
+    depth: usize,
+}
+
+impl<F> SavepointGuard<F> {
+    /// The body finished: nothing to clean up here.
+    fn disarm(&mut self) {
+        self.fut = None;
+        self.depth = 0;
+    }
+}
+
+impl<F> Drop for SavepointGuard<F> {
+    fn drop(&mut self) {
+        if self.depth == 0 {
+            return;
+        }
+        // The body (and any transaction lock it holds) goes first.
+        drop(self.fut.take());
+        // Only this task uses the transaction, and nothing of the body is left, so the lock
+        // is free unless a sibling future of the same task (a join) holds it right now;
+        // then the savepoint stays until the transaction ends, which rolls back or commits
+        // it with everything else.
+        let Ok(mut g) = self.tx.try_lock() else {
+            return;
+        };
+        let name = &self.name;
+        let queued = g
+            .conn
+            .defer_statement(&format!("ROLLBACK TO SAVEPOINT {name}"))
+            .and_then(|()| g.conn.defer_statement(&format!("RELEASE SAVEPOINT {name}")));
+        // A connection that cannot queue is broken: the pool discards it, and the
+        // transaction fails at its next statement.
+        let _ = queued;
+        let depth = self.depth;
+        g.depth = depth - 1;
+        g.on_commit.retain(|cb| cb.0 < depth);
+    }
 }
 
 async fn exec(conn: &mut Connection, sql: &str) -> Result<()> {

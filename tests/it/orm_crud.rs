@@ -74,22 +74,55 @@ async fn create_save_refresh_delete() {
             .unwrap_err();
         assert!(e.is_unique_violation(), "{e}");
 
+        let old_id = p.id;
+        let mut stale = p.clone();
         let (n, per) = p.delete().await.unwrap();
         assert_eq!(n, 1);
         assert_eq!(per.get("Product"), Some(&1));
         let e = Product::objects()
-            .get(Product::id.eq(p.id))
+            .get(Product::id.eq(old_id))
             .await
             .unwrap_err();
         assert!(e.is_does_not_exist::<Product>());
         assert!(!e.is_does_not_exist::<Tag>());
         assert!(matches!(e, Error::DoesNotExist { model: "Product" }));
-        let e = p.refresh_from_db().await.unwrap_err();
+        let e = stale.refresh_from_db().await.unwrap_err();
         assert!(e.is_does_not_exist::<Product>(), "{e}");
 
         let mut unsaved = product("X", "X", 1.0);
         let e = unsaved.delete().await.unwrap_err();
         assert!(e.to_string().contains("can't be deleted"), "{e}");
+    });
+}
+
+#[tokio::test]
+async fn delete_unsets_the_auto_pk_and_a_later_save_inserts_a_new_row() {
+    orm_test!([Product], async {
+        let mut p = Product::objects()
+            .create(product("Gone", "G-1", 2.0))
+            .await
+            .unwrap();
+        let old_id = p.id.get().expect("saved");
+        p.delete().await.unwrap();
+        // As Django sets pk to None: the instance is unsaved again, not a stale key.
+        assert_eq!(p.id, Auto::Unsaved);
+        assert!(p._state.adding);
+        assert!(p.delete().await.is_err(), "nothing left to delete");
+
+        p.save().await.unwrap();
+        let new_id = p.id.get().expect("saved again");
+        assert_ne!(new_id, old_id, "a new row, not the old key reused");
+        assert_eq!(Product::objects().count().await.unwrap(), 1);
+        let got = Product::objects()
+            .get(Product::id.eq(new_id))
+            .await
+            .unwrap();
+        assert_eq!((got.name.as_str(), got.sku.as_str()), ("Gone", "G-1"));
+        let e = Product::objects()
+            .get(Product::id.eq(old_id))
+            .await
+            .unwrap_err();
+        assert!(e.is_does_not_exist::<Product>(), "{e}");
     });
 }
 

@@ -152,6 +152,81 @@ async fn atomic_commits_rolls_back_and_nests() {
 }
 
 #[tokio::test]
+async fn a_dropped_nested_atomic_rolls_back_and_releases_its_savepoint() {
+    orm_test!([Product], async {
+        let commits = Arc::new(AtomicUsize::new(0));
+        let c = commits.clone();
+        hyperdjango_orm::atomic(async move {
+            Product::objects()
+                .create(product("Kept", "K-1", 1.0))
+                .await?;
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+            let c_inner = c.clone();
+            let nested = hyperdjango_orm::atomic(async move {
+                Product::objects()
+                    .create(product("Dropped", "D-1", 1.0))
+                    .await?;
+                hyperdjango_orm::on_commit(move || {
+                    c_inner.fetch_add(1, Ordering::SeqCst);
+                })
+                .await;
+                let _ = started_tx.send(());
+                // Never finishes: the select below drops this future here.
+                std::future::pending::<()>().await;
+                Ok::<_, Error>(())
+            });
+            tokio::select! {
+                r = nested => panic!("the nested atomic cannot finish: {r:?}"),
+                _ = started_rx => {}
+            }
+            // The next use rolls back to the savepoint first: the dropped body's row is gone,
+            // and the transaction is usable.
+            assert!(hyperdjango_orm::in_atomic_block());
+            let names = Product::objects()
+                .order_by(Product::name.asc())
+                .values_list_flat::<String>("name")
+                .await?;
+            assert_eq!(names, ["Kept"]);
+            // Nesting works on as before (this is the second savepoint).
+            hyperdjango_orm::atomic(async {
+                Product::objects()
+                    .create(product("Later", "L-1", 1.0))
+                    .await?;
+                Ok::<_, Error>(())
+            })
+            .await?;
+            // The dropped savepoint was released, not left open: releasing it again fails
+            // (inside a third savepoint, which the failure rolls back to).
+            let again: Result<_, Error> = hyperdjango_orm::atomic(async {
+                Product::objects()
+                    .raw_rows("RELEASE SAVEPOINT hd_sp_1")
+                    .await
+            })
+            .await;
+            let e = again.expect_err("hd_sp_1 is gone");
+            assert!(e.to_string().contains("does not exist"), "{e}");
+            let c2 = c.clone();
+            hyperdjango_orm::on_commit(move || {
+                c2.fetch_add(10, Ordering::SeqCst);
+            })
+            .await;
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+        // Committed: the outer row and the later savepoint's, not the dropped one's; the
+        // dropped body's on_commit callback was forgotten with it.
+        let names = Product::objects()
+            .order_by(Product::name.asc())
+            .values_list_flat::<String>("name")
+            .await
+            .unwrap();
+        assert_eq!(names, ["Kept", "Later"]);
+        assert_eq!(commits.load(Ordering::SeqCst), 10);
+    });
+}
+
+#[tokio::test]
 async fn every_call_in_atomic_uses_its_connection() {
     orm_test!([Product], async {
         hyperdjango_orm::atomic(async {

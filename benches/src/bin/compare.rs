@@ -314,6 +314,9 @@ fn main() -> Result<()> {
                 };
                 let kind = client.kind();
                 let mut cell = cells.remove(&(w, kind)).unwrap_or_default();
+                if !client.supports(w) {
+                    cell.error = Some("n/a".into());
+                }
                 if cell.error.is_some() {
                     cells.insert((w, kind), cell);
                     *slot = Some(client);
@@ -361,7 +364,7 @@ fn main() -> Result<()> {
                 "pgbench -M prepared, SELECT 1",
             ),
             (
-                Workload::W2Pipeline,
+                Workload::W2PipelineAtomic,
                 floor::pgbench_pipeline_script(),
                 W2_QUERIES as u32,
                 "pgbench -M prepared, \\startpipeline x100",
@@ -494,6 +497,7 @@ fn print_report(
                 ""
             };
             match (cell.median(), cell.rate(), &cell.error) {
+                (_, _, Some(e)) if e == "n/a" => line.push_str(" n/a |"),
                 (_, _, Some(e)) => line.push_str(&format!(" failed: {e} |")),
                 (Some(m), Some(r), None) => line.push_str(&format!(
                     " {} · {}{fallback} |",
@@ -556,12 +560,11 @@ fn print_report(
             .iter()
             .map(|&d| {
                 let c = &cells[&(w, d)];
-                format!(
-                    "{} n={} ±{:.0}%",
-                    d.name(),
-                    c.samples.len(),
-                    c.spread().unwrap_or(f64::NAN) * 100.0
-                )
+                match c.spread() {
+                    _ if c.samples.is_empty() => format!("{} n/a", d.name()),
+                    Some(s) => format!("{} n={} ±{:.0}%", d.name(), c.samples.len(), s * 100.0),
+                    None => format!("{} n={}", d.name(), c.samples.len()),
+                }
             })
             .collect();
         println!("- {w}: {}", parts.join(", "));
@@ -623,6 +626,26 @@ fn print_report(
          chrono::DateTime<Utc>, W6's int4[] as Vec<i32> and bytea as &[u8], by all three); a \
          checksum over them is compared across drivers."
     );
+    println!(
+        "- ORM: `bench_orm` holds 10,000 rows (serial id, int8, text, float8, bool); \
+         hyperdjango's column is the ORM (model instances), except in \"ORM fetch 10k, hd raw \
+         driver\"; the peers run raw SQL (prepared statements, Row::get per column) in both \
+         fetch rows."
+    );
+    if has_hd {
+        let orm = cells
+            .get(&(Workload::OrmFetch, DriverKind::Hyperdjango))
+            .and_then(Cell::rate);
+        let raw = cells
+            .get(&(Workload::OrmFetchRaw, DriverKind::Hyperdjango))
+            .and_then(Cell::rate);
+        if let (Some(a), Some(b)) = (orm, raw) {
+            println!(
+                "- ORM fetch 10k over hyperdjango's raw driver (same run): {:.2}x",
+                a / b
+            );
+        }
+    }
     for n in notes {
         println!("- {n}");
     }

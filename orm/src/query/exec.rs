@@ -53,7 +53,7 @@ tuple_from_row! {
 pub(crate) async fn run(alias: &Arc<str>, c: &Compiled) -> Result<Vec<Row>> {
     let mut conn = connection(alias).await?;
     conn.get()
-        .query(c.sql.as_str(), &c.refs())
+        .query(&*c.sql, &c.refs())
         .await
         .map_err(|e| c.map_err(e.into()))
 }
@@ -61,7 +61,7 @@ pub(crate) async fn run(alias: &Arc<str>, c: &Compiled) -> Result<Vec<Row>> {
 pub(crate) async fn run_execute(alias: &Arc<str>, c: &Compiled) -> Result<u64> {
     let mut conn = connection(alias).await?;
     conn.get()
-        .execute(c.sql.as_str(), &c.refs())
+        .execute(&*c.sql, &c.refs())
         .await
         .map_err(|e| c.map_err(e.into()))
 }
@@ -272,7 +272,7 @@ impl<M: Model> QuerySet<M> {
         {
             let inner = compiler::compile_select(q)?;
             Compiled {
-                sql: format!("SELECT COUNT(*) FROM ({}) AS \"sub\"", inner.sql),
+                sql: format!("SELECT COUNT(*) FROM ({}) AS \"sub\"", inner.sql).into(),
                 ..inner
             }
         } else {
@@ -421,7 +421,7 @@ impl<M: Model> QuerySet<M> {
                 },
             };
             let refs = c.refs();
-            let mut stream = match conn.get().query_portal(c.sql.as_str(), &refs, chunk).await {
+            let mut stream = match conn.get().query_portal(&*c.sql, &refs, chunk).await {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = tx.send(Err(e.into())).await;
@@ -460,7 +460,7 @@ impl<M: Model> QuerySet<M> {
     /// transaction's connection: the rows as they come.
     pub async fn raw_rows(&self, sql: &str) -> Result<Vec<Row>> {
         let c = Compiled {
-            sql: sql.to_string(),
+            sql: sql.into(),
             params: Vec::new(),
             regex_fields: Vec::new(),
             model: M::meta().name,
@@ -473,7 +473,7 @@ impl<M: Model> QuerySet<M> {
     pub async fn raw(&self, sql: &str, params: Vec<Param>) -> Result<Vec<M>> {
         let alias = self.alias();
         let c = Compiled {
-            sql: sql.to_string(),
+            sql: sql.into(),
             params,
             regex_fields: Vec::new(),
             model: M::meta().name,

@@ -410,6 +410,6 @@ impl<M: Model> QuerySet<M> {
     /// The SQL and parameters of the SELECT this queryset runs.
     pub fn to_sql(&self) -> crate::Result<(String, Vec<crate::Param>)> {
         let c = crate::compiler::compile_select(&self.query)?;
-        Ok((c.sql, c.params))
+        Ok((c.sql.to_string(), c.params))
     }
 }

@@ -179,7 +179,7 @@ impl<M: Model> QuerySet<M> {
                 let _ = write!(sql, " RETURNING {}", quote(meta.pk().column));
             }
             let c = Compiled {
-                sql,
+                sql: sql.into(),
                 params,
                 regex_fields: Vec::new(),
                 model: meta.name,
@@ -279,7 +279,7 @@ impl<M: Model> QuerySet<M> {
                 names[0]
             );
             let c = Compiled {
-                sql,
+                sql: sql.into(),
                 params,
                 regex_fields: Vec::new(),
                 model: meta.name,
