@@ -31,6 +31,8 @@
 //! must be UTF-8. IPv6 addresses go in brackets (`[::1]:5433`). A host that decodes to a path
 //! starting with `/` is a Unix socket directory (`postgresql://%2Fvar%2Frun%2Fpostgresql/app`),
 //! as is a `host=/dir` query parameter. Query parameters override the parts before them.
+//! An unencoded `@` after the host is refused: it means a `/` in the password ended the host
+//! early, and the rest of the password would become the database name.
 //!
 //! # key=value strings
 //!
@@ -59,6 +61,8 @@
 //! | `sslrootcert` | `PGSSLROOTCERT` | path of the trusted root certificates |
 //! | `sslcert` | `PGSSLCERT` | path of the client certificate |
 //! | `sslkey` | `PGSSLKEY` | path of the client certificate's key |
+//! | `channel_binding` | `PGCHANNELBINDING` | `disable`, `prefer` (default), `require`: SCRAM-SHA-256-PLUS with `tls-server-end-point` over TLS |
+//! | `require_auth` | `PGREQUIREAUTH` | comma-separated methods the server may use: `password`, `md5`, `scram-sha-256`, `gss`, `sspi`, `none`; or all negated (`!password,!md5`) |
 //! | `target_session_attrs` | `PGTARGETSESSIONATTRS` | `any` (default), `read-write`, `read-only`, `primary`, `standby`, `prefer-standby` |
 //! | `min_protocol_version` | `PGMINPROTOCOLVERSION` | `3.0` (default), `3.2`, `latest` (= 3.2) |
 //! | `max_protocol_version` | `PGMAXPROTOCOLVERSION` | `3.0`, `3.2`, `latest` (= 3.2); default 3.0, or 3.2 when the minimum is above 3.0 |
@@ -109,6 +113,8 @@ const PARAMS: &[&str] = &[
     "sslrootcert",
     "sslcert",
     "sslkey",
+    "channel_binding",
+    "require_auth",
     "target_session_attrs",
     "min_protocol_version",
     "max_protocol_version",
@@ -135,6 +141,8 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("PGSSLROOTCERT", "sslrootcert"),
     ("PGSSLCERT", "sslcert"),
     ("PGSSLKEY", "sslkey"),
+    ("PGCHANNELBINDING", "channel_binding"),
+    ("PGREQUIREAUTH", "require_auth"),
     ("PGTARGETSESSIONATTRS", "target_session_attrs"),
     ("PGMINPROTOCOLVERSION", "min_protocol_version"),
     ("PGMAXPROTOCOLVERSION", "max_protocol_version"),
@@ -236,7 +244,7 @@ impl SslMode {
         ("verify-full", SslMode::VerifyFull),
     ];
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         Self::ALL
             .iter()
             .find(|(_, m)| *m == self)
@@ -260,6 +268,203 @@ pub enum SslNegotiation {
     Postgres,
     /// `direct`: start the TLS handshake at once (PostgreSQL 17+, ALPN `postgresql`).
     Direct,
+}
+
+/// Whether SCRAM uses TLS channel binding (`channel_binding`), with libpq's meanings.
+///
+/// ```
+/// use hyperdjango_pgwire::config::{ChannelBindingMode, Config};
+///
+/// assert_eq!(Config::new().get_channel_binding(), ChannelBindingMode::Prefer);
+/// let cfg = Config::parse("sslmode=require channel_binding=require")?;
+/// assert_eq!(cfg.get_channel_binding(), ChannelBindingMode::Require);
+/// # Ok::<(), hyperdjango_pgwire::config::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ChannelBindingMode {
+    /// `disable`: never bind (SCRAM-SHA-256 with the `n` flag).
+    Disable,
+    /// `prefer` (the default): bind when the connection is TLS and the server offers
+    /// SCRAM-SHA-256-PLUS.
+    #[default]
+    Prefer,
+    /// `require`: the server must authenticate with SCRAM-SHA-256-PLUS over TLS; any other
+    /// authentication (trust, password, md5, SCRAM without binding) is refused.
+    Require,
+}
+
+impl ChannelBindingMode {
+    const ALL: [(&'static str, ChannelBindingMode); 3] = [
+        ("disable", ChannelBindingMode::Disable),
+        ("prefer", ChannelBindingMode::Prefer),
+        ("require", ChannelBindingMode::Require),
+    ];
+}
+
+/// An authentication method, as named in `require_auth`.
+///
+/// ```
+/// use hyperdjango_pgwire::config::AuthMethod;
+///
+/// assert_eq!(AuthMethod::ScramSha256.name(), "scram-sha-256");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// `password`: the cleartext password.
+    Password,
+    /// `md5`: the MD5 hash of the password.
+    Md5,
+    /// `scram-sha-256`: SCRAM-SHA-256, with or without channel binding.
+    ScramSha256,
+    /// `gss`: Kerberos / GSSAPI (not supported by this driver).
+    Gss,
+    /// `sspi`: Windows SSPI (not supported by this driver).
+    Sspi,
+    /// `none`: the server asked for no authentication at all (`trust`, `cert`, ...).
+    None,
+}
+
+impl AuthMethod {
+    const ALL: [(&'static str, AuthMethod); 6] = [
+        ("password", AuthMethod::Password),
+        ("md5", AuthMethod::Md5),
+        ("scram-sha-256", AuthMethod::ScramSha256),
+        ("gss", AuthMethod::Gss),
+        ("sspi", AuthMethod::Sspi),
+        ("none", AuthMethod::None),
+    ];
+
+    /// The name used in `require_auth`.
+    ///
+    /// ```
+    /// assert_eq!(hyperdjango_pgwire::config::AuthMethod::None.name(), "none");
+    /// ```
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("?", |(n, _)| n)
+    }
+}
+
+/// Which authentication methods the server may use (`require_auth`), as in libpq: a list of
+/// allowed methods, or a list of forbidden ones (every item starting with `!`).
+///
+/// It stops a server (or a man in the middle) from downgrading the login, e.g. asking for the
+/// cleartext password when the user expects SCRAM. The check is made when the server asks:
+/// the password is never sent for a forbidden method.
+///
+/// ```
+/// use hyperdjango_pgwire::config::{AuthMethod, Config};
+///
+/// let cfg = Config::parse("require_auth=scram-sha-256")?;
+/// let policy = cfg.get_require_auth().unwrap();
+/// assert!(policy.allows(AuthMethod::ScramSha256));
+/// assert!(!policy.allows(AuthMethod::Password));
+///
+/// let cfg = Config::parse("require_auth=!password,!md5")?;
+/// let policy = cfg.get_require_auth().unwrap();
+/// assert!(policy.allows(AuthMethod::None));
+/// assert!(!policy.allows(AuthMethod::Md5));
+/// # Ok::<(), hyperdjango_pgwire::config::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequireAuth {
+    methods: Vec<AuthMethod>,
+    negated: bool,
+}
+
+impl RequireAuth {
+    /// Allows exactly these methods.
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::{AuthMethod, RequireAuth};
+    /// let p = RequireAuth::allow([AuthMethod::ScramSha256]);
+    /// assert!(!p.allows(AuthMethod::Md5));
+    /// ```
+    pub fn allow(methods: impl IntoIterator<Item = AuthMethod>) -> RequireAuth {
+        RequireAuth {
+            methods: methods.into_iter().collect(),
+            negated: false,
+        }
+    }
+
+    /// Allows every method but these.
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::{AuthMethod, RequireAuth};
+    /// let p = RequireAuth::forbid([AuthMethod::Password]);
+    /// assert!(p.allows(AuthMethod::Md5));
+    /// assert!(!p.allows(AuthMethod::Password));
+    /// ```
+    pub fn forbid(methods: impl IntoIterator<Item = AuthMethod>) -> RequireAuth {
+        RequireAuth {
+            methods: methods.into_iter().collect(),
+            negated: true,
+        }
+    }
+
+    /// Whether the server may authenticate with `method`.
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::{AuthMethod, RequireAuth};
+    /// assert!(RequireAuth::allow([AuthMethod::None]).allows(AuthMethod::None));
+    /// ```
+    pub fn allows(&self, method: AuthMethod) -> bool {
+        self.methods.contains(&method) != self.negated
+    }
+
+    /// Parses the connection-string form (`scram-sha-256,md5`, `!password,!md5`).
+    fn parse(s: &str) -> Result<RequireAuth, String> {
+        let mut methods = Vec::new();
+        let mut negated = None;
+        for item in s.split(',') {
+            let item = item.trim();
+            let (neg, name) = match item.strip_prefix('!') {
+                Some(name) => (true, name),
+                None => (false, item),
+            };
+            if *negated.get_or_insert(neg) != neg {
+                return Err(format!(
+                    "invalid value \"{s}\" (negated and plain methods cannot be mixed)"
+                ));
+            }
+            let Some((_, method)) = AuthMethod::ALL.iter().find(|(n, _)| *n == name) else {
+                return Err(format!(
+                    "invalid method \"{name}\" in \"{s}\" (expected password, md5, scram-sha-256, gss, sspi or none, each optionally with a leading !)"
+                ));
+            };
+            if methods.contains(method) {
+                return Err(format!("method \"{name}\" is listed twice in \"{s}\""));
+            }
+            methods.push(*method);
+        }
+        Ok(RequireAuth {
+            methods,
+            negated: negated.unwrap_or(false),
+        })
+    }
+}
+
+/// Shows the setting as written in a connection string.
+///
+/// ```
+/// use hyperdjango_pgwire::config::{AuthMethod, RequireAuth};
+/// assert_eq!(RequireAuth::allow([AuthMethod::ScramSha256, AuthMethod::None]).to_string(), "scram-sha-256,none");
+/// ```
+impl fmt::Display for RequireAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, m) in self.methods.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if self.negated {
+                f.write_str("!")?;
+            }
+            f.write_str(m.name())?;
+        }
+        Ok(())
+    }
 }
 
 /// A protocol version, as in `min_protocol_version` / `max_protocol_version`.
@@ -455,6 +660,8 @@ pub struct Config {
     ssl_root_cert: Option<PathBuf>,
     ssl_cert: Option<PathBuf>,
     ssl_key: Option<PathBuf>,
+    channel_binding: Option<ChannelBindingMode>,
+    require_auth: Option<RequireAuth>,
     target_session_attrs: Option<TargetSessionAttrs>,
     min_protocol_version: Option<ProtocolVersion>,
     max_protocol_version: Option<ProtocolVersion>,
@@ -493,6 +700,8 @@ impl fmt::Debug for Config {
             .field("ssl_root_cert", &self.ssl_root_cert)
             .field("ssl_cert", &self.ssl_cert)
             .field("ssl_key", &self.ssl_key)
+            .field("channel_binding", &self.channel_binding)
+            .field("require_auth", &self.require_auth)
             .field("target_session_attrs", &self.target_session_attrs)
             .field("min_protocol_version", &self.min_protocol_version)
             .field("max_protocol_version", &self.max_protocol_version)
@@ -851,6 +1060,34 @@ impl Config {
         self
     }
 
+    /// Sets whether SCRAM uses TLS channel binding.
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::{ChannelBindingMode, Config};
+    ///
+    /// let mut cfg = Config::new();
+    /// cfg.channel_binding(ChannelBindingMode::Disable);
+    /// assert_eq!(cfg.get_channel_binding(), ChannelBindingMode::Disable);
+    /// ```
+    pub fn channel_binding(&mut self, mode: ChannelBindingMode) -> &mut Config {
+        self.channel_binding = Some(mode);
+        self
+    }
+
+    /// Sets which authentication methods the server may use (libpq's `require_auth`).
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::{AuthMethod, Config, RequireAuth};
+    ///
+    /// let mut cfg = Config::new();
+    /// cfg.require_auth(RequireAuth::allow([AuthMethod::ScramSha256]));
+    /// assert_eq!(cfg.get_require_auth().unwrap().to_string(), "scram-sha-256");
+    /// ```
+    pub fn require_auth(&mut self, policy: RequireAuth) -> &mut Config {
+        self.require_auth = Some(policy);
+        self
+    }
+
     /// Sets which kind of session is acceptable.
     ///
     /// ```
@@ -1160,6 +1397,33 @@ impl Config {
         self.ssl_key.as_deref()
     }
 
+    /// Whether SCRAM uses TLS channel binding (default [`ChannelBindingMode::Prefer`]).
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::{ChannelBindingMode, Config};
+    ///
+    /// let cfg = Config::parse("channel_binding=disable")?;
+    /// assert_eq!(cfg.get_channel_binding(), ChannelBindingMode::Disable);
+    /// # Ok::<(), hyperdjango_pgwire::config::ConfigError>(())
+    /// ```
+    pub fn get_channel_binding(&self) -> ChannelBindingMode {
+        self.channel_binding.unwrap_or_default()
+    }
+
+    /// The authentication methods the server may use, if restricted (`require_auth`).
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::Config;
+    ///
+    /// assert!(Config::new().get_require_auth().is_none());
+    /// let cfg = Config::parse("require_auth=md5,scram-sha-256")?;
+    /// assert_eq!(cfg.get_require_auth().unwrap().to_string(), "md5,scram-sha-256");
+    /// # Ok::<(), hyperdjango_pgwire::config::ConfigError>(())
+    /// ```
+    pub fn get_require_auth(&self) -> Option<&RequireAuth> {
+        self.require_auth.as_ref()
+    }
+
     /// Which kind of session is acceptable (default [`TargetSessionAttrs::Any`]).
     ///
     /// ```
@@ -1399,6 +1663,15 @@ impl Config {
                 ));
             }
             return Err(err);
+        }
+        if path.contains('@') {
+            // The host ended at a '/' that was part of the password: the rest of the password
+            // would become the database name (and show up in messages). A real '@' in a
+            // database name is written %40.
+            return Err(ConfigError::new(
+                "invalid URL: \"@\" after the host; percent-encode any \"/\", \"?\" or \"@\" \
+                 in the user name and password (%2F, %3F, %40), and \"@\" in the database name",
+            ));
         }
         if let Some(db) = path.strip_prefix('/') {
             self.dbname = non_empty(decode_str(db, "database name")?);
@@ -1663,6 +1936,12 @@ impl Config {
             "sslrootcert" => self.ssl_root_cert = owned.map(PathBuf::from),
             "sslcert" => self.ssl_cert = owned.map(PathBuf::from),
             "sslkey" => self.ssl_key = owned.map(PathBuf::from),
+            "channel_binding" => {
+                self.channel_binding = v
+                    .map(|v| parse_choice(v, &ChannelBindingMode::ALL))
+                    .transpose()?;
+            }
+            "require_auth" => self.require_auth = v.map(RequireAuth::parse).transpose()?,
             "target_session_attrs" => {
                 self.target_session_attrs = v
                     .map(|v| parse_choice(v, &TargetSessionAttrs::ALL))
@@ -1746,6 +2025,8 @@ impl Config {
             "sslrootcert" => self.ssl_root_cert.is_some(),
             "sslcert" => self.ssl_cert.is_some(),
             "sslkey" => self.ssl_key.is_some(),
+            "channel_binding" => self.channel_binding.is_some(),
+            "require_auth" => self.require_auth.is_some(),
             "target_session_attrs" => self.target_session_attrs.is_some(),
             "min_protocol_version" => self.min_protocol_version.is_some(),
             "max_protocol_version" => self.max_protocol_version.is_some(),
@@ -1774,6 +2055,14 @@ impl Config {
             return Err(ConfigError::new(format!(
                 "sslnegotiation=direct needs sslmode=require, verify-ca or verify-full \
                  (sslmode is {})",
+                mode.name()
+            )));
+        }
+        if self.get_channel_binding() == ChannelBindingMode::Require
+            && matches!(mode, SslMode::Disable | SslMode::Allow)
+        {
+            return Err(ConfigError::new(format!(
+                "channel_binding=require needs TLS, but sslmode is {}",
                 mode.name()
             )));
         }
@@ -3134,6 +3423,8 @@ mod tests {
             format!("postgresql://bob:{pw}@h/db?sslnegotiation=direct"),
             format!("postgresql://bob:{pw}@h,,i/db"),
             format!("postgresql://bob:{pw}/x@h/db"),
+            format!("postgresql://bob:x@y/{pw}@h/db"),
+            format!("postgresql://bob:x@y:5/{pw}@h/db"),
             format!("postgresql://bob:x/{pw}@h/db"),
             format!("postgresql://h/db?password={pw}%zz"),
             format!("postgresql://h/db?password={pw}&sslmode=x"),
@@ -3150,6 +3441,38 @@ mod tests {
             let e = Config::from_env_with(env_of(&[("HYPER_DATABASE_URL", url)])).unwrap_err();
             assert!(!e.to_string().contains(pw), "{url}: {e}");
         }
+    }
+
+    #[test]
+    fn channel_binding_and_require_auth() {
+        let cfg = parse("channel_binding=require sslmode=verify-full require_auth=!password,!md5");
+        assert_eq!(cfg.get_channel_binding(), ChannelBindingMode::Require);
+        let policy = cfg.get_require_auth().unwrap();
+        assert!(policy.allows(AuthMethod::ScramSha256) && policy.allows(AuthMethod::None));
+        assert!(!policy.allows(AuthMethod::Password) && !policy.allows(AuthMethod::Md5));
+        assert_eq!(policy.to_string(), "!password,!md5");
+        assert_eq!(
+            err("channel_binding=maybe"),
+            r#"channel_binding: invalid value "maybe" (expected disable, prefer or require)"#
+        );
+        assert!(err("require_auth=md5,!password").contains("cannot be mixed"));
+        assert!(err("require_auth=kerberos").contains(r#"invalid method "kerberos""#));
+        assert!(err("require_auth=md5,md5").contains("listed twice"));
+        assert!(err("require_auth=md5,").contains(r#"invalid method """#));
+        assert_eq!(
+            err("sslmode=allow channel_binding=require"),
+            "channel_binding=require needs TLS, but sslmode is allow"
+        );
+        // The environment fills them like the others.
+        let cfg = Config::from_env_with(env_of(&[
+            ("PGCHANNELBINDING", "disable"),
+            ("PGREQUIREAUTH", "scram-sha-256"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.get_channel_binding(), ChannelBindingMode::Disable);
+        assert_eq!(cfg.get_require_auth().unwrap().to_string(), "scram-sha-256");
+        let e = Config::from_env_with(env_of(&[("PGREQUIREAUTH", "nope")])).unwrap_err();
+        assert!(e.message().starts_with("PGREQUIREAUTH: "), "{e}");
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub enum Error {
     Auth(AuthError),
     /// The connection is closed or unusable, with the reason.
     Closed(String),
+    /// TLS could not be set up or was refused: a certificate that does not verify, a server
+    /// without TLS when `sslmode` requires it, bytes injected before the handshake, an
+    /// unreadable certificate or key file, ...
+    Tls(String),
     /// An operation did not finish in time.
     Timeout(String),
     /// One parameter set of `execute_many` failed: the server skipped the rest and nothing
@@ -118,7 +122,7 @@ impl Error {
     /// Whether the connection that returned this error can no longer be used.
     pub fn is_closed(&self) -> bool {
         match self {
-            Error::Closed(_) | Error::Io { .. } | Error::Protocol(_) => true,
+            Error::Closed(_) | Error::Io { .. } | Error::Protocol(_) | Error::Tls(_) => true,
             Error::InBatch { source, .. } => source.is_closed(),
             // FATAL and PANIC end the session: the server closes the connection after them.
             Error::Db(e) => matches!(
@@ -175,6 +179,7 @@ impl fmt::Display for Error {
             Error::Config(e) => write!(f, "invalid configuration: {e}"),
             Error::Auth(e) => write!(f, "authentication failed: {e}"),
             Error::Closed(why) => write!(f, "connection closed: {why}"),
+            Error::Tls(why) => write!(f, "TLS: {why}"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
             Error::Unsupported(what) => write!(f, "not supported: {what}"),
             Error::Usage(what) => write!(f, "invalid use: {what}"),

@@ -34,7 +34,10 @@ mod statement;
 pub mod testing;
 pub mod types;
 
-pub use config::{Config, ConfigError, Host, ProtocolVersion, SslMode};
+pub use config::{
+    AuthMethod, ChannelBindingMode, Config, ConfigError, Host, ProtocolVersion, RequireAuth,
+    SslMode, SslNegotiation,
+};
 pub use conn::{
     BinaryCopyInWriter, BinaryCopyOutReader, CancelToken, Connection, CopyIn, CopyOut,
     NoticeHandler, Pipeline, QueryResult, RowStream, SyncMode, default_notice_handler,

@@ -211,6 +211,63 @@ if [ -n "$pid" ]; then kill -CONT "$pid" 2>/dev/null; fi
 "$1" -D "$2" -m immediate -w -t 30 stop >/dev/null 2>&1
 rm -rf "$3""#;
 
+/// How to set up a private cluster ([`TestCluster::start_with`]).
+///
+/// ```
+/// use hyperdjango_pgwire::testing::ClusterOptions;
+///
+/// let options = ClusterOptions::default();
+/// assert!(options.tls.is_none() && options.hba_lines.is_empty());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ClusterOptions {
+    /// Turns `ssl` on with this certificate and key.
+    pub tls: Option<ServerTls>,
+    /// `pg_hba.conf` lines placed before the default ones (the first matching line wins),
+    /// e.g. `hostssl all hd_cert 127.0.0.1/32 cert`.
+    pub hba_lines: Vec<String>,
+    /// SQL run in single-user mode after the test roles are created, one statement per line
+    /// (e.g. `CREATE ROLE hd_cert LOGIN;`).
+    pub bootstrap_sql: Vec<String>,
+}
+
+/// The server side of TLS for a test cluster: PEM texts.
+///
+/// `Debug` does not show the key.
+///
+/// ```
+/// use hyperdjango_pgwire::testing::ServerTls;
+///
+/// let tls = ServerTls {
+///     cert_pem: "-----BEGIN CERTIFICATE-----...".into(),
+///     key_pem: "-----BEGIN PRIVATE KEY-----secret".into(),
+///     client_ca_pem: None,
+/// };
+/// assert!(!format!("{tls:?}").contains("secret"));
+/// ```
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The server's certificate chain (`ssl_cert_file`).
+    pub cert_pem: String,
+    /// The server's private key (`ssl_key_file`).
+    pub key_pem: String,
+    /// The CA that signs client certificates (`ssl_ca_file`), for `cert` authentication.
+    pub client_ca_pem: Option<String>,
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &"<redacted>")
+            .field(
+                "client_ca_pem",
+                &self.client_ca_pem.as_ref().map(String::len),
+            )
+            .finish()
+    }
+}
+
 /// Which test role to connect as.
 ///
 /// ```
@@ -565,7 +622,7 @@ impl TestCluster {
                 Some(url) => Ok(TestCluster {
                     inner: Inner::External { url },
                 }),
-                None => launch(false),
+                None => launch(false, &ClusterOptions::default()),
             })
             .as_ref()
     }
@@ -583,7 +640,24 @@ impl TestCluster {
     /// cluster.start_again().unwrap();
     /// ```
     pub fn start() -> Result<TestCluster, TestClusterError> {
-        launch(true)
+        launch(true, &ClusterOptions::default())
+    }
+
+    /// A private cluster like [`start`](Self::start), set up with `options`: TLS with the
+    /// given certificate, extra `pg_hba.conf` lines and extra roles.
+    ///
+    /// ```no_run
+    /// use hyperdjango_pgwire::testing::{ClusterOptions, TestCluster};
+    ///
+    /// let options = ClusterOptions {
+    ///     hba_lines: vec!["host all hd_nobody 127.0.0.1/32 reject".into()],
+    ///     bootstrap_sql: vec!["CREATE ROLE hd_nobody LOGIN;".into()],
+    ///     ..ClusterOptions::default()
+    /// };
+    /// let cluster = TestCluster::start_with(&options).unwrap();
+    /// ```
+    pub fn start_with(options: &ClusterOptions) -> Result<TestCluster, TestClusterError> {
+        launch(true, options)
     }
 
     /// Whether this is an external server from `HYPER_TEST_DATABASE_URL`.
@@ -906,7 +980,7 @@ fn external_url() -> Option<String> {
 }
 
 /// Everything from finding the binaries to a running server.
-fn launch(owned: bool) -> Result<TestCluster> {
+fn launch(owned: bool, options: &ClusterOptions) -> Result<TestCluster> {
     let bin = BinLookup::from_env().find()?;
     let version = server_version(&bin);
     let ids = server_identity()?;
@@ -925,7 +999,7 @@ fn launch(owned: bool) -> Result<TestCluster> {
             return Err(e);
         }
     };
-    init_cluster(&paths, &runner)?;
+    init_cluster(&paths, &runner, options)?;
     let port = start_on_free_port(&paths, &runner)?;
     Ok(TestCluster {
         inner: Inner::Local(Box::new(Local {
@@ -1222,7 +1296,7 @@ fn io_error(what: &str, path: &Path, e: &std::io::Error) -> TestClusterError {
 // ---------------------------------------------------------------------------
 // initdb, roles, pg_hba.conf
 
-fn init_cluster(paths: &Paths, runner: &Runner) -> Result<()> {
+fn init_cluster(paths: &Paths, runner: &Runner, options: &ClusterOptions) -> Result<()> {
     let mut initdb = runner.command(paths.tool("initdb"));
     initdb.arg("-D").arg(&paths.data).args([
         "-U",
@@ -1235,13 +1309,58 @@ fn init_cluster(paths: &Paths, runner: &Runner) -> Result<()> {
         "--no-sync",
     ]);
     runner.run(initdb, "initdb")?;
-    bootstrap_roles(paths, runner)?;
+    bootstrap_roles(paths, runner, &options.bootstrap_sql)?;
     let hba = paths.data.join("pg_hba.conf");
-    fs::write(&hba, pg_hba_conf()).map_err(|e| io_error("write", &hba, &e))
+    let mut conf = String::from("# Extra lines from ClusterOptions (first match wins).\n");
+    for line in &options.hba_lines {
+        conf.push_str(line);
+        conf.push('\n');
+    }
+    conf.push_str(&pg_hba_conf());
+    fs::write(&hba, conf).map_err(|e| io_error("write", &hba, &e))?;
+    if let Some(tls) = &options.tls {
+        write_tls_files(paths, runner, tls)?;
+    }
+    Ok(())
+}
+
+/// Writes the server's certificate, key and client CA into the data directory (owned by the
+/// server's user, the key readable by it alone) and turns `ssl` on.
+fn write_tls_files(paths: &Paths, runner: &Runner, tls: &ServerTls) -> Result<()> {
+    let mut files = vec![
+        ("server.crt", tls.cert_pem.as_str(), 0o644),
+        ("server.key", tls.key_pem.as_str(), 0o600),
+    ];
+    if let Some(ca) = &tls.client_ca_pem {
+        files.push(("client_ca.crt", ca.as_str(), 0o644));
+    }
+    for (name, text, mode) in &files {
+        let path = paths.data.join(name);
+        fs::write(&path, text).map_err(|e| io_error("write", &path, &e))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(*mode))
+            .map_err(|e| io_error("set permissions of", &path, &e))?;
+        if let Some(ids) = runner.ids {
+            std::os::unix::fs::chown(&path, Some(ids.uid), Some(ids.gid))
+                .map_err(|e| io_error("chown (to the postgres user)", &path, &e))?;
+        }
+    }
+    let mut settings = String::from(
+        "\n# TLS, from ClusterOptions\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+    );
+    if tls.client_ca_pem.is_some() {
+        settings.push_str("ssl_ca_file = 'client_ca.crt'\n");
+    }
+    let conf = paths.data.join("postgresql.conf");
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&conf)
+        .map_err(|e| io_error("open", &conf, &e))?;
+    file.write_all(settings.as_bytes())
+        .map_err(|e| io_error("append to", &conf, &e))
 }
 
 /// Creates the test roles through single-user mode.
-fn bootstrap_roles(paths: &Paths, runner: &Runner) -> Result<()> {
+fn bootstrap_roles(paths: &Paths, runner: &Runner, extra_sql: &[String]) -> Result<()> {
     let mut cmd = runner.command(paths.tool("postgres"));
     cmd.arg("--single")
         .arg("-D")
@@ -1256,6 +1375,10 @@ fn bootstrap_roles(paths: &Paths, runner: &Runner) -> Result<()> {
         // A write error means postgres exited early; its output says why.
         let _ = stdin.write_all(BOOTSTRAP_SQL.join("\n").as_bytes());
         let _ = stdin.write_all(b"\n");
+        for line in extra_sql {
+            let _ = stdin.write_all(line.as_bytes());
+            let _ = stdin.write_all(b"\n");
+        }
     }
     let out = child
         .wait_with_output()

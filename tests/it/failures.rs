@@ -75,14 +75,16 @@ async fn largest_allocation_during<T>(f: impl Future<Output = T>) -> (T, usize) 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A config for a server on 127.0.0.1:`port` that is not PostgreSQL.
+/// A config for a server on 127.0.0.1:`port` that is not PostgreSQL. The fake servers
+/// speak no TLS: sslmode=disable, so no SSLRequest comes first (see tls.rs for those).
 fn fake_config(port: u16) -> Config {
     let mut config = Config::new();
     config
         .host("127.0.0.1")
         .port(port)
         .user("hd_victim")
-        .dbname("hd_db");
+        .dbname("hd_db")
+        .ssl_mode(hyperdjango_pgwire::SslMode::Disable);
     config
 }
 
@@ -838,4 +840,361 @@ async fn hostile_replies_to_a_query_close_the_connection() {
             .await
             .unwrap();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// More hostile servers (issue 9): COPY interrupted by an error, a ReadyForQuery out of turn,
+// endless notices, an authentication method the client forbids, a forged SCRAM signature.
+//
+// Covered above: a wrong length (`lengths_below_four_are_rejected`), a 2 GiB length claim
+// (`a_huge_length_field_is_rejected_without_allocating`), a DataRow with extra fields
+// (`hostile_replies_to_a_query_close_the_connection`), a connection closed mid-message
+// (`a_truncated_message_then_close`).
+
+/// AuthenticationOk, BackendKeyData (pid 42) and ReadyForQuery.
+fn hello() -> Vec<u8> {
+    let mut hello = AUTH_OK.to_vec();
+    hello.extend(msg(b'K', &[0, 0, 0, 42, 1, 2, 3, 4]));
+    hello.extend_from_slice(READY_IDLE);
+    hello
+}
+
+/// Reads frontend messages until one whose tag is in `until`; returns the tags read.
+async fn read_until(sock: &mut TcpStream, until: &[u8]) -> Vec<u8> {
+    let mut tags = Vec::new();
+    loop {
+        let (tag, _) = read_message(sock).await;
+        tags.push(tag);
+        if until.contains(&tag) {
+            return tags;
+        }
+    }
+}
+
+/// A fake server: startup, then for the first command (up to Sync or Query) `reply`, then
+/// it waits for the client to leave. Later connections to the port (cancel requests) are
+/// read and closed.
+async fn fake_session(reply: Vec<u8>) -> (u16, JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        read_startup(&mut sock).await;
+        sock.write_all(&hello()).await.unwrap();
+        let tags = read_until(&mut sock, b"SQ").await;
+        let _ = sock.write_all(&reply).await;
+        wait_for_close(&mut sock).await;
+        tags
+    });
+    (port, task)
+}
+
+fn error_body(severity: &str, code: &str, message: &str) -> Vec<u8> {
+    format!("S{severity}\0V{severity}\0C{code}\0M{message}\0\0").into_bytes()
+}
+
+#[tokio::test]
+async fn an_error_response_in_the_middle_of_a_copy_out() {
+    // CopyOutResponse (text, one column), one row, then the server fails the COPY.
+    let mut reply = msg(b'H', &[0, 0, 1, 0, 0]);
+    reply.extend(msg(b'd', b"1\n"));
+    reply.extend(msg(
+        b'E',
+        &error_body("ERROR", "22012", "division by zero mid-copy"),
+    ));
+    reply.extend_from_slice(READY_IDLE);
+    let (port, server) = fake_session(reply).await;
+    let mut conn = Connection::connect(&fake_config(port)).await.unwrap();
+    let (err, largest) = largest_allocation_during(within(5, "a failing COPY OUT", async {
+        let mut out = conn.copy_out("COPY t TO STDOUT").await.unwrap();
+        let first = out.next().await.unwrap().unwrap();
+        assert_eq!(&first[..], b"1\n");
+        let err = out.next().await.expect("the error").unwrap_err();
+        assert!(out.next().await.is_none(), "nothing after the error");
+        err
+    }))
+    .await;
+    assert_eq!(err.code(), Some(&SqlState::DIVISION_BY_ZERO), "{err:?}");
+    assert!(err.to_string().contains("mid-copy"), "{err}");
+    assert!(largest < 1 << 20, "allocated {largest} bytes");
+    // The server ended the COPY properly (ReadyForQuery): the connection is still usable.
+    assert!(!conn.is_closed());
+    drop(conn);
+    assert_eq!(within(5, "the fake server", server).await.unwrap(), b"Q");
+
+    // A FATAL error and the socket closed in the middle of the COPY: a clear error.
+    let mut reply = msg(b'H', &[0, 0, 1, 0, 0]);
+    reply.extend(msg(b'd', b"1\n"));
+    reply.extend(msg(
+        b'E',
+        &error_body("FATAL", "57P01", "terminating connection"),
+    ));
+    let (port, server) = fake_session(reply).await;
+    let mut conn = Connection::connect(&fake_config(port)).await.unwrap();
+    let err = within(5, "a COPY OUT cut by FATAL", async {
+        let mut out = conn.copy_out("COPY t TO STDOUT").await.unwrap();
+        out.next().await.unwrap().unwrap();
+        out.next().await.expect("the error").unwrap_err()
+    })
+    .await;
+    assert_eq!(err.code(), Some(&SqlState::ADMIN_SHUTDOWN), "{err:?}");
+    assert!(err.is_closed());
+    assert!(conn.is_closed());
+    drop(conn);
+    within(5, "the fake server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_error_response_in_the_middle_of_a_copy_in() {
+    // CopyInResponse, then at once an error and ReadyForQuery (as for a bad row).
+    let mut reply = msg(b'G', &[0, 0, 1, 0, 0]);
+    reply.extend(msg(
+        b'E',
+        &error_body("ERROR", "23505", "duplicate key mid-copy"),
+    ));
+    reply.extend_from_slice(READY_IDLE);
+    let (port, server) = fake_session(reply).await;
+    let mut conn = Connection::connect(&fake_config(port)).await.unwrap();
+    let err = within(5, "a failing COPY IN", async {
+        let mut copy = conn.copy_in("COPY t FROM STDIN").await?;
+        for _ in 0..100 {
+            copy.write(b"1\tx\n").await?;
+        }
+        copy.finish().await
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::UNIQUE_VIOLATION), "{err:?}");
+    drop(conn);
+    within(5, "the fake server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_ready_for_query_out_of_turn() {
+    // A bare ReadyForQuery where ParseComplete, rows and CommandComplete belong.
+    let (port, server) = fake_session(READY_IDLE.to_vec()).await;
+    let mut conn = Connection::connect(&fake_config(port)).await.unwrap();
+    let err = within(
+        5,
+        "a query answered by ReadyForQuery",
+        conn.query("SELECT 1", &[]),
+    )
+    .await
+    .unwrap_err();
+    assert_protocol_error(&err, &["ReadyForQuery"]);
+    drop(conn);
+    within(5, "the fake server", server).await.unwrap();
+
+    // Rows, then ReadyForQuery without CommandComplete.
+    let mut reply = b"1\0\0\0\x042\0\0\0\x04".to_vec();
+    reply.extend(row_description());
+    reply.extend(msg(b'D', b"\0\x01\0\0\0\x04\0\0\0\x01"));
+    reply.extend_from_slice(READY_IDLE);
+    let (port, server) = fake_session(reply).await;
+    let mut conn = Connection::connect(&fake_config(port)).await.unwrap();
+    let err = within(5, "rows cut by ReadyForQuery", conn.query("SELECT 1", &[]))
+        .await
+        .unwrap_err();
+    assert_protocol_error(&err, &["ReadyForQuery"]);
+    drop(conn);
+    within(5, "the fake server", server).await.unwrap();
+
+    // A ReadyForQuery while the connection is idle.
+    let (port, server) = hostile_server(
+        {
+            let mut r = hello();
+            r.extend_from_slice(READY_IDLE);
+            r
+        },
+        false,
+    )
+    .await;
+    let mut conn = Connection::connect(&fake_config(port)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = conn.check_idle().unwrap_err();
+    assert_protocol_error(&err, &["ReadyForQuery", "idle"]);
+    drop(conn);
+    within(5, "the fake server", server).await.unwrap();
+}
+
+/// Writes NoticeResponses until the client goes away (or 60 s pass).
+async fn notices_forever(sock: &mut TcpStream) -> usize {
+    let notice = msg(
+        b'N',
+        &error_body("NOTICE", "00000", "you will never finish reading me"),
+    );
+    let batch: Vec<u8> = notice
+        .iter()
+        .copied()
+        .cycle()
+        .take(notice.len() * 256)
+        .collect();
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut sent = 0;
+    while tokio::time::Instant::now() < until {
+        if sock.write_all(&batch).await.is_err() {
+            break;
+        }
+        sent += 256;
+    }
+    sent
+}
+
+#[tokio::test]
+async fn endless_notices_during_startup_are_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        read_startup(&mut sock).await;
+        sock.write_all(AUTH_OK).await.unwrap();
+        notices_forever(&mut sock).await
+    });
+    // No connect_timeout: the notice limit alone must end it.
+    let (result, largest) = largest_allocation_during(within(
+        10,
+        "a startup drowned in notices",
+        Connection::connect(&fake_config(port)),
+    ))
+    .await;
+    let err = result.unwrap_err();
+    assert_protocol_error(&err, &["1000 notices"]);
+    assert!(largest < 1 << 20, "allocated {largest} bytes");
+    let sent = within(10, "the fake server", server).await.unwrap();
+    assert!(sent >= 1000 / 256, "{sent}");
+}
+
+#[tokio::test]
+async fn endless_notices_during_a_query_end_at_the_query_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        read_startup(&mut sock).await;
+        sock.write_all(&hello()).await.unwrap();
+        read_until(&mut sock, b"S").await;
+        // Cancel requests are read and ignored: the notices go on.
+        let cancels = tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((mut c, _)) = listener.accept().await {
+                let mut req = [0u8; 16];
+                let _ = c.read_exact(&mut req).await;
+                n += 1;
+            }
+            n
+        });
+        let sent = notices_forever(&mut sock).await;
+        cancels.abort();
+        sent
+    });
+    let mut config = fake_config(port);
+    config.query_timeout(Duration::from_millis(300));
+    let mut conn = Connection::connect(&config).await.unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    conn.set_notice_handler(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let (result, largest) = largest_allocation_during(within(
+        30,
+        "a query drowned in notices",
+        conn.query("SELECT 1", &[]),
+    ))
+    .await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert!(err.to_string().contains("kept sending"), "{err}");
+    assert!(conn.is_closed());
+    assert!(seen.load(std::sync::atomic::Ordering::Relaxed) > 1000);
+    // Memory stays bounded: notices are handled one by one, never accumulated.
+    assert!(largest < 4 << 20, "allocated {largest} bytes");
+    drop(conn);
+    within(70, "the fake server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_authentication_method_that_require_auth_forbids_gets_no_password() {
+    for (request, method) in [
+        (msg(b'R', &3i32.to_be_bytes()), "password"),
+        (msg(b'R', &[0, 0, 0, 5, 1, 2, 3, 4]), "md5"),
+        (AUTH_OK.to_vec(), "none"),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            read_startup(&mut sock).await;
+            sock.write_all(&request).await.unwrap();
+            // Whatever the client sends before leaving: it must not be a password.
+            let mut rest = Vec::new();
+            let _ = sock.read_to_end(&mut rest).await;
+            rest
+        });
+        let config = {
+            let mut c = fake_config(port);
+            c.password("Sup3rS3cretPw");
+            c.require_auth(hyperdjango_pgwire::RequireAuth::allow([
+                hyperdjango_pgwire::AuthMethod::ScramSha256,
+            ]));
+            c
+        };
+        let err = within(5, "a forbidden method", Connection::connect(&config))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Auth(_)), "{err:?}");
+        let shown = err.to_string();
+        assert!(shown.contains("require_auth=scram-sha-256"), "{shown}");
+        if method != "none" {
+            assert!(shown.contains(method), "{shown}");
+        }
+        let sent = within(5, "the fake server", server).await.unwrap();
+        assert!(!sent.contains(&b'p'), "the client answered with {sent:?}");
+        assert!(
+            !sent.windows(13).any(|w| w == b"Sup3rS3cretPw"),
+            "the password was sent"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_forged_scram_server_signature_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        read_startup(&mut sock).await;
+        let mut sasl = 10i32.to_be_bytes().to_vec();
+        sasl.extend_from_slice(b"SCRAM-SHA-256\0\0");
+        sock.write_all(&msg(b'R', &sasl)).await.unwrap();
+        let (tag, body) = read_message(&mut sock).await;
+        assert_eq!(tag, b'p');
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let nonce = text.split("r=").nth(1).expect("a client nonce").to_owned();
+        let first = format!("r={nonce}srv,s=c2FsdHNhbHQ=,i=4096");
+        let mut cont = 11i32.to_be_bytes().to_vec();
+        cont.extend_from_slice(first.as_bytes());
+        sock.write_all(&msg(b'R', &cont)).await.unwrap();
+        let (tag, _) = read_message(&mut sock).await; // the client's proof
+        assert_eq!(tag, b'p');
+        // A signature the server could only compute if it knew the password: forged.
+        let mut fin = 12i32.to_be_bytes().to_vec();
+        fin.extend_from_slice(b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        sock.write_all(&msg(b'R', &fin)).await.unwrap();
+        sock.write_all(&hello()).await.unwrap();
+        wait_for_close(&mut sock).await;
+    });
+    let mut config = fake_config(port);
+    config.password("pw");
+    let err = within(5, "a forged SCRAM signature", Connection::connect(&config))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Auth(hyperdjango_pgwire::proto::auth::AuthError::ServerSignatureMismatch)
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("server signature"), "{err}");
+    within(5, "the fake SCRAM server", server).await.unwrap();
 }

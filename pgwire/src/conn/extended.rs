@@ -223,6 +223,9 @@ impl Connection {
         };
         let mut parsed = false;
         let mut described = false;
+        // Whether the command ended (CommandComplete, EmptyQueryResponse or an error): a
+        // ReadyForQuery before that is a server out of step, never an empty result.
+        let mut ended = false;
         loop {
             match self.read_message().await? {
                 Message::DataRow(data) => {
@@ -245,22 +248,30 @@ impl Connection {
                     described = true;
                 }
                 Message::CommandComplete(tag) => {
+                    ended = true;
                     reply.rows_affected = tag.rows_affected().unwrap_or(0);
                     if until == Until::Complete {
                         break;
                     }
                 }
                 Message::EmptyQueryResponse => {
+                    ended = true;
                     if until == Until::Complete {
                         break;
                     }
                 }
                 Message::ErrorResponse(e) => {
+                    ended = true;
                     reply.stale |= cached.is_some() && is_stale_statement(&e);
                     self.note_error(e, &mut reply.error)?;
                     if until == Until::Complete {
                         break;
                     }
+                }
+                Message::ReadyForQuery(_) if !ended && reply.error.is_none() => {
+                    return Err(self.fail_protocol(ProtocolError::new(
+                        "ReadyForQuery arrived before the command completed (no CommandComplete)",
+                    )));
                 }
                 Message::ReadyForQuery(status) => {
                     self.ready_for_query(status);

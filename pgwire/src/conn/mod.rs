@@ -24,6 +24,8 @@ mod query;
 mod row_stream;
 mod socket;
 mod startup;
+#[cfg(feature = "tls")]
+mod tls;
 mod type_cache;
 
 use std::collections::{HashMap, VecDeque};
@@ -53,6 +55,16 @@ use crate::statement::CloseQueue;
 /// How long the server may stay silent after a timed-out query was cancelled, before the
 /// connection is given up as unresponsive.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// How many bytes the server may still send after a timed-out query was cancelled (each
+/// arrival restarts [`CANCEL_GRACE`]). A real server stops within what its socket buffers
+/// hold; a hostile one that keeps streaming (endless notices or rows) is given up on.
+const AFTER_CANCEL_LIMIT: usize = 32 * 1024 * 1024;
+
+/// How many notices the server may send before the first ReadyForQuery. A real server sends
+/// a handful at most; endless notices during startup are a hostile server, refused even when
+/// no connect_timeout is set.
+const STARTUP_NOTICE_LIMIT: u32 = 1000;
 
 /// How long settling an abandoned command may take before it is cancelled on the server.
 const DRAIN_CANCEL_AFTER: Duration = Duration::from_millis(100);
@@ -122,6 +134,10 @@ pub struct Connection {
     deadline: Option<Instant>,
     /// Whether a CancelRequest was sent for the command in flight.
     cancel_sent: bool,
+    /// Bytes read since that CancelRequest (see [`AFTER_CANCEL_LIMIT`]).
+    read_after_cancel: usize,
+    /// Notices still accepted before ReadyForQuery, during startup (then `None`).
+    startup_notices: Option<u32>,
     /// Part of an atomic batch was written but not its Sync (see `pipeline`).
     open_batch: bool,
     /// A portal stream's cycle is open: no Sync sent yet (see `row_stream`).
@@ -130,12 +146,20 @@ pub struct Connection {
     copy_in_open: bool,
     /// The name of a statement `prepare` sent but has not seen confirmed or refused.
     preparing: Option<Arc<str>>,
+    /// The `tls-server-end-point` channel binding data, over TLS.
+    tls_end_point: Option<Vec<u8>>,
+    /// Whether the login was bound to the TLS channel (SCRAM-SHA-256-PLUS).
+    channel_binding_used: bool,
+    /// How TLS was started, for cancel requests.
+    #[cfg(feature = "tls")]
+    tls_setup: Option<tls::TlsSetup>,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("endpoint", &self.endpoint)
+            .field("tls", &self.stream.is_tls())
             .field("process_id", &self.process_id)
             .field("transaction_status", &self.tx_status)
             .field("broken", &self.broken)
@@ -171,10 +195,16 @@ impl Connection {
             query_timeout: None,
             deadline: None,
             cancel_sent: false,
+            read_after_cancel: 0,
+            startup_notices: Some(STARTUP_NOTICE_LIMIT),
             open_batch: false,
             open_portal: false,
             copy_in_open: false,
             preparing: None,
+            tls_end_point: None,
+            channel_binding_used: false,
+            #[cfg(feature = "tls")]
+            tls_setup: None,
         }
     }
 
@@ -359,7 +389,17 @@ impl Connection {
         loop {
             match split_frame(&mut self.read_buf) {
                 Ok(Some((tag, body))) => match Message::decode(tag, body) {
-                    Ok(Message::NoticeResponse(notice)) => (self.notice_handler)(&notice),
+                    Ok(Message::NoticeResponse(notice)) => {
+                        if let Some(left) = &mut self.startup_notices {
+                            if *left == 0 {
+                                return Err(self.fail_protocol(ProtocolError::new(format!(
+                                    "the server sent more than {STARTUP_NOTICE_LIMIT} notices before the connection was ready"
+                                ))));
+                            }
+                            *left -= 1;
+                        }
+                        (self.notice_handler)(&notice)
+                    }
                     Ok(Message::NotificationResponse(n)) => self.notifications.push_back(n),
                     Ok(Message::ParameterStatus { name, value }) => {
                         self.parameters.insert(name, value);
@@ -399,11 +439,14 @@ impl Connection {
                 Ok(read) => break read,
                 Err(()) if !self.cancel_sent => {
                     self.cancel_sent = true;
+                    self.read_after_cancel = 0;
                     self.deadline = Some(Instant::now() + CANCEL_GRACE);
                     // Best effort, and bounded by the grace: if the cancel cannot be delivered,
                     // the grace deadline decides.
                     let token = self.cancel_token();
-                    let _ = tokio::time::timeout(CANCEL_GRACE, token.cancel()).await;
+                    // Boxed: the cancel future (a TLS handshake, when the connection uses TLS) is
+                    // large, and `fill` is inlined into every query's future.
+                    let _ = tokio::time::timeout(CANCEL_GRACE, Box::pin(token.cancel())).await;
                     self.deadline = Some(Instant::now() + CANCEL_GRACE);
                 }
                 Err(()) => {
@@ -416,9 +459,19 @@ impl Connection {
                 }
             }
         };
-        if self.cancel_sent && matches!(read, Ok(n) if n > 0) {
+        if let (true, Ok(n @ 1..)) = (self.cancel_sent, &read) {
             // The grace is for a server that went silent: one still sending (the rows it had
-            // produced before the cancel) is alive, so the grace starts again.
+            // produced before the cancel) is alive, so the grace starts again; but only for
+            // as much as a server's buffers can hold.
+            self.read_after_cancel = self.read_after_cancel.saturating_add(*n);
+            if self.read_after_cancel > AFTER_CANCEL_LIMIT {
+                let e = Error::Timeout(format!(
+                    "the server at {} kept sending more than {} MiB after a query that exceeded query_timeout was cancelled",
+                    self.endpoint,
+                    AFTER_CANCEL_LIMIT >> 20
+                ));
+                return Err(self.fail(e));
+            }
             self.deadline = Some(Instant::now() + CANCEL_GRACE);
         }
         match read {

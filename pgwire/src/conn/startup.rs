@@ -9,7 +9,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::Connection;
 use super::socket::Stream;
-use crate::config::{Config, Host, SslMode, TargetSessionAttrs};
+use crate::config::{AuthMethod, ChannelBindingMode, Config, Host, SslMode, TargetSessionAttrs};
 use crate::error::{Error, Result};
 use crate::proto::auth::{self, ChannelBinding, ScramSha256};
 use crate::proto::backend::Message;
@@ -108,7 +108,37 @@ impl Connection {
             connect_timeout: self.cancel_connect_timeout,
             process_id: self.process_id,
             secret_key: self.secret_key.clone(),
+            #[cfg(feature = "tls")]
+            tls: self.tls_setup.clone(),
         }
+    }
+
+    /// Whether the connection is encrypted with TLS.
+    ///
+    /// ```no_run
+    /// # async fn f() -> hyperdjango_pgwire::Result<()> {
+    /// let conn = hyperdjango_pgwire::Connection::connect_url("postgres://db/app?sslmode=require").await?;
+    /// assert!(conn.is_tls());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Whether the login used SCRAM-SHA-256-PLUS, binding the authentication to this TLS
+    /// connection (`tls-server-end-point`), so that a man in the middle would have failed it.
+    ///
+    /// ```no_run
+    /// # async fn f() -> hyperdjango_pgwire::Result<()> {
+    /// let conn = hyperdjango_pgwire::Connection::connect_url(
+    ///     "postgres://app:pw@db/app?sslmode=verify-full&channel_binding=require",
+    /// )
+    /// .await?;
+    /// assert!(conn.channel_binding_used());
+    /// # Ok(()) }
+    /// ```
+    pub fn channel_binding_used(&self) -> bool {
+        self.channel_binding_used
     }
 }
 
@@ -199,6 +229,10 @@ async fn open(host: &Host, port: u16) -> Result<Stream> {
     }
 }
 
+/// Connects to one endpoint with the TLS policy of `sslmode`, falling back as libpq does:
+/// `allow` tries without TLS first and with it if the server refuses the login; `prefer` the
+/// other way round (and also without TLS when the handshake fails). TLS is never used over a
+/// Unix socket, as in libpq: the socket is local, and PostgreSQL does not offer it there.
 async fn connect_one(
     config: &Config,
     host: &Host,
@@ -206,16 +240,68 @@ async fn connect_one(
     user: &str,
     dbname: &str,
 ) -> Result<Connection> {
-    match config.get_ssl_mode() {
-        SslMode::Disable | SslMode::Allow | SslMode::Prefer => {}
-        mode => {
-            return Err(Error::Unsupported(format!(
-                "sslmode={} needs TLS, which this build of hyperdjango does not have yet; use sslmode=disable or prefer",
-                ssl_mode_name(mode)
-            )));
+    let mode = config.get_ssl_mode();
+    let tcp_name = match host {
+        Host::Tcp(name) => Some(name.as_str()),
+        Host::Unix(_) => None,
+    };
+    let Some(name) = tcp_name.filter(|_| mode != SslMode::Disable) else {
+        return Box::pin(start(config, host, port, user, dbname, None)).await;
+    };
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = name;
+        match mode {
+            SslMode::Disable | SslMode::Allow | SslMode::Prefer => {
+                Box::pin(start(config, host, port, user, dbname, None)).await
+            }
+            mode => Err(Error::Unsupported(format!(
+                "sslmode={} needs TLS, which this build of hyperdjango-pgwire does not have: \
+                 enable the feature `tls`",
+                mode.name()
+            ))),
         }
     }
-    let stream = open(host, port).await?;
+    #[cfg(feature = "tls")]
+    match mode {
+        SslMode::Allow => match Box::pin(start(config, host, port, user, dbname, None)).await {
+            Err(e) if refused_login(&e) => {
+                Box::pin(start(config, host, port, user, dbname, Some(name))).await
+            }
+            other => other,
+        },
+        SslMode::Prefer => {
+            match Box::pin(start(config, host, port, user, dbname, Some(name))).await {
+                Err(e) if refused_login(&e) || matches!(e, Error::Tls(_)) => {
+                    Box::pin(start(config, host, port, user, dbname, None)).await
+                }
+                other => other,
+            }
+        }
+        _ => Box::pin(start(config, host, port, user, dbname, Some(name))).await,
+    }
+}
+
+/// A login the server refused for the kind of connection (pg_hba.conf: `hostssl`,
+/// `hostnossl`, `reject`): worth one more try with the other kind under allow or prefer.
+#[cfg(feature = "tls")]
+fn refused_login(e: &Error) -> bool {
+    e.code() == Some(&crate::sqlstate::SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+}
+
+/// Opens the socket, starts TLS when `tls_host` is given, and logs in. Callers box this
+/// future: with the TLS handshake it is large, and it would otherwise be inlined into every
+/// future that may connect (a pool's acquire, the ORM's queries), deepening their stacks.
+async fn start(
+    config: &Config,
+    host: &Host,
+    port: u16,
+    user: &str,
+    dbname: &str,
+    tls_host: Option<&str>,
+) -> Result<Connection> {
+    #[allow(unused_mut)]
+    let mut stream = open(host, port).await?;
     // Cancel requests go to the address this socket reached, not to whatever the host name
     // resolves to next time (round-robin DNS, localhost on two stacks).
     let target = match (&stream, host) {
@@ -223,8 +309,37 @@ async fn connect_one(
         (Stream::Unix(_), Host::Unix(_)) => host.socket_file(port).map(CancelTarget::Unix),
         _ => None,
     };
+    #[cfg(feature = "tls")]
+    let mut tls_setup = None;
+    #[cfg(feature = "tls")]
+    let mut end_point = None;
+    #[cfg(feature = "tls")]
+    if let Some(name) = tls_host {
+        use super::tls::{Negotiated, TlsSetup, server_end_point};
+        stream = match stream {
+            Stream::Tcp(tcp) => {
+                let setup = TlsSetup::new(config, name)?;
+                match setup.negotiate(tcp, &describe(host, port)).await? {
+                    Negotiated::Tls(tls) => {
+                        end_point = server_end_point(&tls);
+                        tls_setup = Some(setup);
+                        Stream::Tls(tls)
+                    }
+                    Negotiated::Plain(tcp) => Stream::Tcp(tcp),
+                }
+            }
+            other => other,
+        };
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = tls_host;
     let mut conn = Connection::new(stream, describe(host, port));
     conn.target = target;
+    #[cfg(feature = "tls")]
+    {
+        conn.tls_setup = tls_setup;
+        conn.tls_end_point = end_point;
+    }
     conn.cancel_connect_timeout = config.get_connect_timeout();
     conn.set_query_timeout(config.get_query_timeout());
     conn.cache = super::cache::StatementCache::new(
@@ -262,22 +377,48 @@ async fn connect_one(
     Ok(conn)
 }
 
-fn ssl_mode_name(mode: SslMode) -> &'static str {
-    match mode {
-        SslMode::Disable => "disable",
-        SslMode::Allow => "allow",
-        SslMode::Prefer => "prefer",
-        SslMode::Require => "require",
-        SslMode::VerifyCa => "verify-ca",
-        SslMode::VerifyFull => "verify-full",
-    }
-}
-
-/// Answers the server's authentication requests until AuthenticationOk.
+/// Answers the server's authentication requests until AuthenticationOk, enforcing
+/// `require_auth` (before anything is sent for a method) and `channel_binding`.
 async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Result<()> {
     let mut scram: Option<ScramSha256> = None;
+    // The method the server asked for, once it asked.
+    let mut method: Option<AuthMethod> = None;
+    let binding = config.get_channel_binding();
     loop {
-        match conn.read_message().await? {
+        let message = conn.read_message().await?;
+        let asked = match &message {
+            Message::AuthenticationCleartextPassword => Some(AuthMethod::Password),
+            Message::AuthenticationMd5Password { .. } => Some(AuthMethod::Md5),
+            Message::AuthenticationSasl(_) => Some(AuthMethod::ScramSha256),
+            Message::AuthenticationGss
+            | Message::AuthenticationGssContinue(_)
+            | Message::AuthenticationKerberosV5 => Some(AuthMethod::Gss),
+            Message::AuthenticationSspi => Some(AuthMethod::Sspi),
+            _ => None,
+        };
+        if let Some(asked) = asked {
+            // A server may ask again only in the same method's exchange (GSS continues); a
+            // switch from one method to another is a downgrade attempt.
+            if method.is_some_and(|m| m != asked)
+                || (asked == AuthMethod::ScramSha256 && scram.is_some())
+            {
+                return Err(conn.fail_protocol(crate::proto::ProtocolError::new(format!(
+                    "the server asked for authentication method {} in the middle of another exchange",
+                    asked.name()
+                ))));
+            }
+            method = Some(asked);
+            check_require_auth(conn, config, asked)?;
+            if binding == ChannelBindingMode::Require && asked != AuthMethod::ScramSha256 {
+                return Err(conn.fail(Error::Auth(auth::AuthError::ChannelBindingRequired(
+                    format!(
+                        "the server asked for authentication method {}, which has no channel binding",
+                        asked.name()
+                    ),
+                ))));
+            }
+        }
+        match message {
             Message::AuthenticationOk => {
                 // A server that skips SASLFinal could otherwise avoid proving it knows the password.
                 if let Some(s) = &scram {
@@ -286,6 +427,14 @@ async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Res
                             "the server reported success before proving it knows the password (SCRAM final message missing)",
                         ))));
                     }
+                }
+                if method.is_none() {
+                    check_require_auth(conn, config, AuthMethod::None)?;
+                }
+                if binding == ChannelBindingMode::Require && !conn.channel_binding_used {
+                    return Err(conn.fail(Error::Auth(auth::AuthError::ChannelBindingRequired(
+                        "the server let the client in without authenticating it (trust or cert in pg_hba.conf), so nothing was bound to the TLS channel".into(),
+                    ))));
                 }
                 return Ok(());
             }
@@ -301,13 +450,44 @@ async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Res
                 conn.flush().await?;
             }
             Message::AuthenticationSasl(mechanisms) => {
-                auth::choose_sasl_mechanism(&mechanisms, false).map_err(|e| conn.fail(e.into()))?;
+                // The binding data exists only over TLS; `disable` never uses it.
+                let data = match binding {
+                    ChannelBindingMode::Disable => None,
+                    _ => conn.tls_end_point.clone(),
+                };
+                let mechanism = auth::choose_sasl_mechanism(&mechanisms, data.is_some())
+                    .map_err(|e| conn.fail(e.into()))?;
+                let plus = mechanism == ScramSha256::MECHANISM_PLUS;
+                if binding == ChannelBindingMode::Require && !plus {
+                    let why = if !conn.is_tls() {
+                        "the connection is not encrypted (the server refused TLS?)"
+                    } else if data.is_none() {
+                        "the server certificate's signature algorithm gives no tls-server-end-point hash"
+                    } else {
+                        "the server did not offer SCRAM-SHA-256-PLUS"
+                    };
+                    return Err(
+                        conn.fail(Error::Auth(auth::AuthError::ChannelBindingRequired(
+                            why.into(),
+                        ))),
+                    );
+                }
+                let cb = match data {
+                    Some(data) if plus => ChannelBinding::TlsServerEndPoint(data),
+                    // Over TLS, say that the client could bind but the server did not offer it
+                    // (a server that did offer it then fails the exchange: a downgrade).
+                    _ if conn.is_tls() && binding != ChannelBindingMode::Disable => {
+                        ChannelBinding::Unrequested
+                    }
+                    _ => ChannelBinding::Unsupported,
+                };
                 let password = need_password(conn, config, "scram-sha-256")?;
-                let s = ScramSha256::new(&password, ChannelBinding::Unsupported)
+                let s = ScramSha256::new(&password, cb)
                     .map_err(|e| conn.fail(e.into()))?
                     .with_max_iterations(config.get_scram_max_iterations());
                 frontend::sasl_initial_response(s.mechanism(), s.message(), &mut conn.write_buf)?;
                 conn.flush().await?;
+                conn.channel_binding_used = plus;
                 scram = Some(s);
             }
             Message::AuthenticationSaslContinue(data) => {
@@ -360,6 +540,19 @@ async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Res
             }
             other => return Err(conn.unexpected(&other, "authentication")),
         }
+    }
+}
+
+/// Refuses a method `require_auth` does not allow, before anything is sent for it.
+fn check_require_auth(conn: &mut Connection, config: &Config, method: AuthMethod) -> Result<()> {
+    match config.get_require_auth() {
+        Some(policy) if !policy.allows(method) => {
+            Err(conn.fail(Error::Auth(auth::AuthError::MethodNotAllowed {
+                method: method.name(),
+                require_auth: policy.to_string(),
+            })))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -427,6 +620,7 @@ async fn finish_startup(conn: &mut Connection, config: &Config) -> Result<()> {
             } => negotiate(conn, config, newest_minor, &unrecognized)?,
             Message::ReadyForQuery(status) => {
                 conn.tx_status = status;
+                conn.startup_notices = None;
                 return Ok(());
             }
             Message::ErrorResponse(e) => return Err(conn.fail(Error::Db(e))),
@@ -453,6 +647,9 @@ pub struct CancelToken {
     connect_timeout: Option<Duration>,
     process_id: i32,
     secret_key: Bytes,
+    /// How the connection started TLS, when it did: the cancel request goes over TLS too.
+    #[cfg(feature = "tls")]
+    tls: Option<super::tls::TlsSetup>,
 }
 
 impl std::fmt::Debug for CancelToken {
@@ -460,12 +657,21 @@ impl std::fmt::Debug for CancelToken {
         // The secret key is a credential: it lets anyone cancel this backend's queries.
         f.debug_struct("CancelToken")
             .field("target", &self.target)
+            .field("tls", &self.uses_tls())
             .field("process_id", &self.process_id)
             .finish_non_exhaustive()
     }
 }
 
 impl CancelToken {
+    /// Whether the cancel request goes over TLS (it does when the connection did).
+    pub fn uses_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// Sends the CancelRequest. Returns once the server has read it and closed the socket.
     pub async fn cancel(&self) -> Result<()> {
         let Some(target) = &self.target else {
@@ -478,19 +684,44 @@ impl CancelToken {
         let limit = self.connect_timeout.unwrap_or(CANCEL_CONNECT_TIMEOUT);
         let what = format!("sending a cancel request to {target}");
         let send = async {
+            #[allow(unused_mut)]
             let mut stream = match target {
-                CancelTarget::Tcp(addr) => Stream::Tcp(TcpStream::connect(addr).await?),
-                CancelTarget::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
+                CancelTarget::Tcp(addr) => Stream::Tcp(
+                    TcpStream::connect(addr)
+                        .await
+                        .map_err(|e| Error::io(what.clone(), e))?,
+                ),
+                CancelTarget::Unix(path) => Stream::Unix(
+                    UnixStream::connect(path)
+                        .await
+                        .map_err(|e| Error::io(what.clone(), e))?,
+                ),
             };
-            stream.write_all(&buf).await?;
+            #[cfg(feature = "tls")]
+            if let Some(setup) = &self.tls {
+                stream = match stream {
+                    Stream::Tcp(tcp) => {
+                        match Box::pin(setup.negotiate(tcp, &target.to_string())).await? {
+                            super::tls::Negotiated::Tls(tls) => Stream::Tls(tls),
+                            super::tls::Negotiated::Plain(tcp) => Stream::Tcp(tcp),
+                        }
+                    }
+                    other => other,
+                };
+            }
+            stream
+                .write_all(&buf)
+                .await
+                .map_err(|e| Error::io(what.clone(), e))?;
+            let _ = stream.flush().await;
             // The server closes the socket once it has processed the request.
             let mut sink = [0u8; 1];
             let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await;
-            Ok::<_, std::io::Error>(())
+            Ok::<_, Error>(())
         };
         match tokio::time::timeout(limit, send).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::io(what, e)),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Timeout(format!(
                 "{what} took longer than {} s",
                 limit.as_secs_f64()

@@ -193,6 +193,16 @@ pub enum AuthError {
     },
     /// The `AuthenticationSASL` mechanism list is malformed. Holds what is wrong.
     MalformedMechanismList(String),
+    /// The server asked for an authentication method that `require_auth` forbids; nothing
+    /// was sent.
+    MethodNotAllowed {
+        /// The method the server asked for (`password`, `md5`, `scram-sha-256`, `none`, ...).
+        method: &'static str,
+        /// The `require_auth` setting.
+        require_auth: String,
+    },
+    /// `channel_binding=require`, but the server authenticated without channel binding.
+    ChannelBindingRequired(String),
 }
 
 impl fmt::Display for AuthError {
@@ -253,6 +263,25 @@ impl fmt::Display for AuthError {
             }
             AuthError::MalformedMechanismList(problem) => {
                 write!(f, "malformed AuthenticationSASL mechanism list: {problem}")
+            }
+            AuthError::MethodNotAllowed {
+                method,
+                require_auth,
+            } => {
+                if *method == "none" {
+                    write!(
+                        f,
+                        "the server did not ask the client to authenticate, but require_auth={require_auth} demands it"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the server asked for authentication method {method}, which require_auth={require_auth} does not allow (nothing was sent)"
+                    )
+                }
+            }
+            AuthError::ChannelBindingRequired(why) => {
+                write!(f, "channel_binding=require, but {why}")
             }
         }
     }
