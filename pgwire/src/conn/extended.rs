@@ -37,6 +37,15 @@ pub(crate) trait RowSink {
     fn row(&mut self, row: Row) -> Result<()>;
 }
 
+/// Collecting every row is the common sink (`query`, pipelines).
+impl RowSink for Vec<Row> {
+    #[inline]
+    fn row(&mut self, row: Row) -> Result<()> {
+        self.push(row);
+        Ok(())
+    }
+}
+
 /// How the replies to an encoded command are to be read.
 pub(crate) enum Plan {
     /// The result columns are known (a prepared or cached statement).

@@ -18,7 +18,7 @@
 use bytes::BytesMut;
 
 use super::Connection;
-use super::extended::{Params, Plan, RowSink, Until};
+use super::extended::{Params, Plan, Until};
 use crate::error::{Error, Result};
 use crate::proto::backend::Message;
 use crate::proto::frontend;
@@ -59,16 +59,6 @@ impl QueryResult {
     /// The rows the command affected (or returned), from its command tag.
     pub fn rows_affected(&self) -> u64 {
         self.rows_affected
-    }
-}
-
-struct Collect<'a>(&'a mut Vec<Row>);
-
-impl RowSink for Collect<'_> {
-    #[inline]
-    fn row(&mut self, row: Row) -> Result<()> {
-        self.0.push(row);
-        Ok(())
     }
 }
 
@@ -357,9 +347,7 @@ impl<'c> Pipeline<'c> {
             } else {
                 Until::Ready
             };
-            let reply = conn
-                .read_reply(&entry.plan, &mut Collect(&mut rows), until)
-                .await?;
+            let reply = conn.read_reply(&entry.plan, &mut rows, until).await?;
             match reply.error {
                 Some(e) => {
                     failed = true;

@@ -14,16 +14,6 @@ use crate::row::{Column, Row, SimpleQueryMessage, SimpleQueryRow};
 use crate::statement::{Statement, ToStatement};
 use crate::types::Type;
 
-struct Collect(Vec<Row>);
-
-impl RowSink for Collect {
-    #[inline]
-    fn row(&mut self, row: Row) -> Result<()> {
-        self.0.push(row);
-        Ok(())
-    }
-}
-
 /// Keeps the first row and counts the rest.
 struct First(Option<Row>, usize);
 
@@ -78,9 +68,9 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
-        let mut sink = Collect(Vec::new());
-        self.run(statement, params, &mut sink).await?;
-        Ok(sink.0)
+        let mut rows = Vec::new();
+        self.run(statement, params, &mut rows).await?;
+        Ok(rows)
     }
 
     /// Runs a statement that must return exactly one row.
