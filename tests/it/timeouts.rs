@@ -119,3 +119,31 @@ async fn the_timeout_also_stops_a_query_that_keeps_sending_rows() {
         3
     );
 }
+
+#[tokio::test]
+async fn a_cancel_that_arrives_before_the_statement_starts_is_sent_again() {
+    // With a 1 ms timeout the cancel often reaches the backend while it is still between
+    // Parse and Execute, where PostgreSQL ignores it; the rows then start and keep coming.
+    // Each round must still end in a timeout on a connection that stays usable.
+    let mut conn = connect().await;
+    conn.set_query_timeout(Some(Duration::from_millis(1)));
+    for round in 0..20 {
+        let err = within(
+            30,
+            "a streaming query cancelled at once",
+            conn.execute("SELECT generate_series(1, 1000000000)", &[]),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "round {round}: {err:?}");
+        assert!(!conn.is_closed(), "round {round}: {err}");
+    }
+    conn.set_query_timeout(None);
+    let three: i32 = conn
+        .query_one("SELECT 3", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(three, 3);
+}

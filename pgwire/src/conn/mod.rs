@@ -57,9 +57,15 @@ use crate::statement::CloseQueue;
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// How many bytes the server may still send after a timed-out query was cancelled (each
-/// arrival restarts [`CANCEL_GRACE`]). A real server stops within what its socket buffers
-/// hold; a hostile one that keeps streaming (endless notices or rows) is given up on.
-const AFTER_CANCEL_LIMIT: usize = 32 * 1024 * 1024;
+/// arrival restarts [`CANCEL_GRACE`]) before the cancel is sent again. A real server stops
+/// within what its socket buffers hold, but it ignores a cancel that reaches the backend
+/// while it is between two protocol messages (the statement has not started yet), so a
+/// server still streaming gets another CancelRequest, up to [`CANCEL_RESENDS`] times; one
+/// that keeps streaming after all of them (endless notices or rows) is given up on.
+const AFTER_CANCEL_LIMIT: usize = 16 * 1024 * 1024;
+
+/// How many times a CancelRequest is sent again to a server that keeps streaming.
+const CANCEL_RESENDS: u8 = 3;
 
 /// How many notices the server may send before the first ReadyForQuery. A real server sends
 /// a handful at most; endless notices during startup are a hostile server, refused even when
@@ -134,8 +140,10 @@ pub struct Connection {
     deadline: Option<Instant>,
     /// Whether a CancelRequest was sent for the command in flight.
     cancel_sent: bool,
-    /// Bytes read since that CancelRequest (see [`AFTER_CANCEL_LIMIT`]).
+    /// Bytes read since the last CancelRequest (see [`AFTER_CANCEL_LIMIT`]).
     read_after_cancel: usize,
+    /// How many times the CancelRequest was sent again (see [`CANCEL_RESENDS`]).
+    cancel_resends: u8,
     /// Notices still accepted before ReadyForQuery, during startup (then `None`).
     startup_notices: Option<u32>,
     /// Part of an atomic batch was written but not its Sync (see `pipeline`).
@@ -196,6 +204,7 @@ impl Connection {
             deadline: None,
             cancel_sent: false,
             read_after_cancel: 0,
+            cancel_resends: 0,
             startup_notices: Some(STARTUP_NOTICE_LIMIT),
             open_batch: false,
             open_portal: false,
@@ -439,15 +448,8 @@ impl Connection {
                 Ok(read) => break read,
                 Err(()) if !self.cancel_sent => {
                     self.cancel_sent = true;
-                    self.read_after_cancel = 0;
-                    self.deadline = Some(Instant::now() + CANCEL_GRACE);
-                    // Best effort, and bounded by the grace: if the cancel cannot be delivered,
-                    // the grace deadline decides.
-                    let token = self.cancel_token();
-                    // Boxed: the cancel future (a TLS handshake, when the connection uses TLS) is
-                    // large, and `fill` is inlined into every query's future.
-                    let _ = tokio::time::timeout(CANCEL_GRACE, Box::pin(token.cancel())).await;
-                    self.deadline = Some(Instant::now() + CANCEL_GRACE);
+                    self.cancel_resends = 0;
+                    self.send_cancel().await;
                 }
                 Err(()) => {
                     let e = Error::Timeout(format!(
@@ -465,12 +467,18 @@ impl Connection {
             // as much as a server's buffers can hold.
             self.read_after_cancel = self.read_after_cancel.saturating_add(*n);
             if self.read_after_cancel > AFTER_CANCEL_LIMIT {
-                let e = Error::Timeout(format!(
-                    "the server at {} kept sending more than {} MiB after a query that exceeded query_timeout was cancelled",
-                    self.endpoint,
-                    AFTER_CANCEL_LIMIT >> 20
-                ));
-                return Err(self.fail(e));
+                if self.cancel_resends == CANCEL_RESENDS {
+                    let e = Error::Timeout(format!(
+                        "the server at {} kept sending more than {} MiB after each of {} cancel requests for a query that exceeded query_timeout",
+                        self.endpoint,
+                        AFTER_CANCEL_LIMIT >> 20,
+                        CANCEL_RESENDS + 1
+                    ));
+                    return Err(self.fail(e));
+                }
+                // The server may have ignored the cancel (see AFTER_CANCEL_LIMIT): again.
+                self.cancel_resends += 1;
+                self.send_cancel().await;
             }
             self.deadline = Some(Instant::now() + CANCEL_GRACE);
         }
@@ -488,6 +496,18 @@ impl Connection {
                 Err(self.fail(e))
             }
         }
+    }
+
+    /// Sends a CancelRequest for the command in flight and waits until the server has
+    /// processed it. Best effort, and bounded by [`CANCEL_GRACE`]: if the cancel cannot be
+    /// delivered, the grace deadline that starts afterwards decides.
+    async fn send_cancel(&mut self) {
+        self.read_after_cancel = 0;
+        let token = self.cancel_token();
+        // Boxed: the cancel future (a TLS handshake, when the connection uses TLS) is large,
+        // and `fill` is inlined into every query's future.
+        let _ = tokio::time::timeout(CANCEL_GRACE, Box::pin(token.cancel())).await;
+        self.deadline = Some(Instant::now() + CANCEL_GRACE);
     }
 
     /// Writes the whole write buffer. Cancel safe: what was written is removed from the
