@@ -160,14 +160,17 @@ pub enum Workload {
     /// One model by primary key (`objects().get(pk = ..)`), or a prepared raw SELECT by
     /// primary key (the peers).
     OrmPkGet,
-    /// Issue 5: 64 tasks doing primary-key gets through one pool of 4 connections (acquire,
-    /// one SELECT, release per get).
+    /// Issue 5: 64 tasks doing primary-key gets through one pool of 4 connections, with
+    /// each pool's one-shot query API where it has one (hyperdjango's `Pool::query_one`,
+    /// pipelined; sqlx's `fetch_one(&pool)`), else checkout + query (deadpool).
     P1PoolGet,
+    /// P1 with an explicit checkout per get in every pool (acquire, one SELECT, release).
+    P1PoolCheckout,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 13] = [
+    pub const ALL: [Workload; 14] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
         Workload::W2PipelineAtomic,
@@ -181,6 +184,7 @@ impl Workload {
         Workload::OrmFetchRaw,
         Workload::OrmPkGet,
         Workload::P1PoolGet,
+        Workload::P1PoolCheckout,
     ];
 
     /// A short name: the criterion benchmark id and the table's first column.
@@ -199,6 +203,7 @@ impl Workload {
             Workload::OrmFetchRaw => "ORM fetch 10k, hd raw driver",
             Workload::OrmPkGet => "ORM pk get",
             Workload::P1PoolGet => "P1 pool pk get, 64 tasks / 4 conns",
+            Workload::P1PoolCheckout => "P1 pool checkout per get",
         }
     }
 
@@ -210,7 +215,8 @@ impl Workload {
             | Workload::W2PipelineAtomic
             | Workload::W4PgType
             | Workload::OrmPkGet
-            | Workload::P1PoolGet => "queries",
+            | Workload::P1PoolGet
+            | Workload::P1PoolCheckout => "queries",
             _ => "rows",
         }
     }

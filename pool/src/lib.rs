@@ -49,6 +49,7 @@ mod hooks;
 mod listener;
 mod live;
 mod metrics;
+mod pipelined;
 mod pool;
 mod transaction;
 

@@ -21,6 +21,7 @@ mod orm_tx;
 mod pipeline;
 mod pool;
 mod pool_faults;
+mod pool_pipelined;
 mod query;
 mod review_fixes;
 mod secrets;
