@@ -92,10 +92,12 @@ fn copy_error(error: &Error) -> Error {
             waited,
             max_size,
             in_use,
+            opening,
         } => Error::Exhausted {
             waited: *waited,
             max_size: *max_size,
             in_use: *in_use,
+            opening: *opening,
         },
         Error::ConnectTimeout(t) => Error::ConnectTimeout(*t),
         Error::QueryTimeout { limit, discarded } => Error::QueryTimeout {

@@ -495,6 +495,7 @@ impl Pool {
                         waited: start.elapsed(),
                         max_size: shared.config.max_size,
                         in_use: st.open - st.idle.len(),
+                        opening: st.opening,
                     });
                 }
             },
