@@ -112,8 +112,16 @@ fn copy_error(error: &Error) -> Error {
 
 impl Pool {
     /// Runs a query on a pooled connection and returns its rows, pipelined with the
-    /// concurrent one-shot queries of other tasks (see [the module docs](self)).
-    /// Parameters are encoded before the call waits, so they need not outlive it.
+    /// concurrent one-shot queries of other tasks.
+    ///
+    /// The parameters are encoded at once and the query is queued. Up to `max_size` runner
+    /// tasks check out connections with [`Pool::acquire`] (so health checks, hooks,
+    /// rotation and fairness apply) and send what is queued, up to 256 queries, in one
+    /// write with a Sync after each query: each query commits or fails on its own, as if it
+    /// ran alone, while many share one round trip. A runner gives its connection back when
+    /// the queue is empty, when the connection is due for rotation, and after each batch when
+    /// an `acquire` caller is waiting. Dropping the returned future stops the wait, not a
+    /// query already sent (it runs to its end, as with tokio-postgres's pipelined client).
     ///
     /// Use [`Pool::acquire`] for anything that needs one connection across statements
     /// (transactions, session settings, prepared [`Statement`](hyperdjango_pgwire::Statement)s).
