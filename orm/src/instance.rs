@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::expr::Param;
 use crate::model::Model;
 use crate::query::write::is_null;
+use crate::signals::{self, DeleteEvent, SaveEvent, SignalKind};
 
 /// Options of `save_with`.
 ///
@@ -90,11 +91,46 @@ pub async fn save<M: Model>(m: &mut M, opts: SaveOptions) -> Result<()> {
     let insert = opts.force_insert
         || unset
         || (m.state().adding && !opts.force_update && opts.update_fields.is_none());
+    if !signals::has_receivers::<M>(true) {
+        save_rows(m, &alias, &opts, insert).await?;
+        return Ok(());
+    }
+    // Receivers and the write succeed or fail together.
+    let event = SaveEvent {
+        created: insert,
+        using: alias.clone(),
+        update_fields: opts.update_fields.clone(),
+    };
+    crate::transaction::atomic_using(Some(&alias), async {
+        signals::send_pre_save(m, &event).await?;
+        let created = save_rows(m, &alias, &opts, insert).await?;
+        signals::send_post_save(
+            m,
+            &SaveEvent {
+                created,
+                ..event.clone()
+            },
+        )
+        .await
+    })
+    .await
+}
+
+/// The writes of a save: INSERT, or UPDATE (falling back to INSERT when no row matched and
+/// nothing forbids it). Returns whether a row was inserted.
+async fn save_rows<M: Model>(
+    m: &mut M,
+    alias: &Arc<str>,
+    opts: &SaveOptions,
+    insert: bool,
+) -> Result<bool> {
+    let meta = M::meta();
     m.__pre_save(insert);
+    let mut inserted = insert;
     if insert {
-        insert_row(m, &alias).await?;
+        insert_row(m, alias).await?;
     } else {
-        let n = update_row(m, &alias, opts.update_fields.as_deref()).await?;
+        let n = update_row(m, alias, opts.update_fields.as_deref()).await?;
         if n == 0 {
             if opts.force_update {
                 return Err(Error::Usage(format!(
@@ -108,13 +144,14 @@ pub async fn save<M: Model>(m: &mut M, opts: SaveOptions) -> Result<()> {
                     meta.name
                 )));
             }
-            insert_row(m, &alias).await?;
+            insert_row(m, alias).await?;
+            inserted = true;
         }
     }
     let st = m.state_mut();
     st.adding = false;
-    st.db = Some(alias);
-    Ok(())
+    st.db = Some(alias.clone());
+    Ok(inserted)
 }
 
 async fn insert_row<M: Model>(m: &mut M, alias: &Arc<str>) -> Result<()> {
@@ -256,7 +293,20 @@ pub async fn delete<M: Model>(m: &mut M) -> Result<(u64, BTreeMap<&'static str, 
         regex_fields: Vec::new(),
         model: meta.name,
     };
-    let n = run_execute(&alias, &c).await?;
+    let n = if signals::has_receivers::<M>(false) {
+        let event = DeleteEvent {
+            using: alias.clone(),
+        };
+        crate::transaction::atomic_using(Some(&alias), async {
+            signals::send_delete(m, SignalKind::PreDelete, &event).await?;
+            let n = run_execute(&alias, &c).await?;
+            signals::send_delete(m, SignalKind::PostDelete, &event).await?;
+            Ok::<_, Error>(n)
+        })
+        .await?
+    } else {
+        run_execute(&alias, &c).await?
+    };
     // As Django sets the pk to None: a later save inserts a new row with a new key.
     if meta.pk().auto {
         m.__reset_field(meta.pk_index);

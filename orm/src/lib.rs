@@ -51,6 +51,7 @@ pub mod lookup;
 mod macros;
 pub mod model;
 pub mod query;
+pub mod signals;
 pub mod transaction;
 pub mod validate;
 

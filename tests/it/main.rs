@@ -17,6 +17,7 @@ mod orm_crud;
 mod orm_injection;
 mod orm_models;
 mod orm_query;
+mod orm_signals;
 mod orm_tx;
 mod pipeline;
 mod pool;
