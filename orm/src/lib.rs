@@ -49,6 +49,7 @@ pub mod field;
 pub mod instance;
 pub mod lookup;
 mod macros;
+pub mod mixins;
 pub mod model;
 pub mod query;
 pub mod signals;
