@@ -101,18 +101,13 @@ pub async fn save<M: Model>(m: &mut M, opts: SaveOptions) -> Result<()> {
         using: alias.clone(),
         update_fields: opts.update_fields.clone(),
     };
-    crate::transaction::atomic_using(Some(&alias), async {
+    // Boxed: the rare path must not make every save's future larger.
+    Box::pin(crate::transaction::atomic_using(Some(&alias), async {
         signals::send_pre_save(m, &event).await?;
         let created = save_rows(m, &alias, &opts, insert).await?;
-        signals::send_post_save(
-            m,
-            &SaveEvent {
-                created,
-                ..event.clone()
-            },
-        )
-        .await
-    })
+        let event = SaveEvent { created, ..event };
+        signals::send_post_save(m, &event).await
+    }))
     .await
 }
 
@@ -349,12 +344,12 @@ async fn delete_with<M: Model>(
         let event = DeleteEvent {
             using: alias.clone(),
         };
-        crate::transaction::atomic_using(Some(&alias), async {
+        Box::pin(crate::transaction::atomic_using(Some(&alias), async {
             signals::send_delete(m, SignalKind::PreDelete, &event).await?;
             let n = delete_statement(m, &alias, soft).await?;
             signals::send_delete(m, SignalKind::PostDelete, &event).await?;
             Ok::<_, Error>(n)
-        })
+        }))
         .await?
     } else {
         delete_statement(m, &alias, soft).await?
@@ -394,14 +389,8 @@ async fn delete_statement<M: Model>(
         };
         return run_execute(alias, &c).await;
     };
-    let now = meta.fields[field].now_param.ok_or_else(|| {
-        Error::field(
-            meta.name,
-            meta.fields[field].name,
-            "a soft_delete field needs a time type",
-        )
-    })?;
-    set_soft_delete(m, alias, field, Some(now())).await
+    let now = crate::mixins::soft_delete_now(meta, field)?;
+    set_soft_delete(m, alias, field, Some(now)).await
 }
 
 /// Sets (or, with `None`, clears) the soft-delete field of `m`'s row and of `m`.

@@ -116,6 +116,18 @@ pub(crate) fn scope_filters(meta: &'static ModelMeta) -> Vec<Where> {
     filters
 }
 
+/// "Now" for a soft-delete field, as a parameter of the field's type.
+pub(crate) fn soft_delete_now(meta: &ModelMeta, field: usize) -> Result<crate::expr::Param> {
+    let now = meta.fields[field].now_param.ok_or_else(|| {
+        Error::field(
+            meta.name,
+            meta.fields[field].name,
+            "a soft_delete field needs a time type",
+        )
+    })?;
+    Ok(now())
+}
+
 impl<M: Model> QuerySet<M> {
     /// Without the mixins' default filters: soft-deleted rows and every owner's rows
     /// included.
@@ -162,15 +174,9 @@ impl<M: Model> QuerySet<M> {
         field: usize,
     ) -> Result<(u64, std::collections::BTreeMap<&'static str, u64>)> {
         let meta = M::meta();
-        let now = meta.fields[field].now_param.ok_or_else(|| {
-            Error::field(
-                meta.name,
-                meta.fields[field].name,
-                "a soft_delete field needs a time type",
-            )
-        })?;
+        let now = soft_delete_now(meta, field)?;
         let n = self
-            .update_by_name(vec![(meta.fields[field].name, Some(now()))])
+            .update_by_name(vec![(meta.fields[field].name, Some(now))])
             .await?;
         Ok((n, std::collections::BTreeMap::from([(meta.name, n)])))
     }
