@@ -62,7 +62,8 @@ fn create_sql(m: &ModelMeta) -> Vec<String> {
         cols.push(format!("CONSTRAINT {} CHECK ({sql})", quote(name)));
     }
     let mut out = vec![format!(
-        "CREATE TABLE {} ({})",
+        "CREATE {}TABLE {} ({})",
+        if m.unlogged { "UNLOGGED " } else { "" },
         quote(m.table),
         cols.join(", ")
     )];

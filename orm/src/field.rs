@@ -735,6 +735,22 @@ impl<T: FieldType> Field<T> {
         }
     }
 
+    /// The label of `value` among the field's choices (Django's `get_FOO_display`), or
+    /// `None` when it is not one of them (or NULL).
+    ///
+    /// ```
+    /// let f = hyperdjango_orm::Field::<String>::new().choices([("d", "Draft"), ("p", "Published")]);
+    /// assert_eq!(f.choice_label(&"p".to_string()), Some("Published"));
+    /// assert_eq!(f.choice_label(&"x".to_string()), None);
+    /// ```
+    pub fn choice_label(&self, value: &T) -> Option<&str> {
+        let b = value.as_base()?;
+        self.choices
+            .iter()
+            .find(|(c, _)| same(c, b))
+            .map(|(_, label)| label.as_str())
+    }
+
     /// The value this field gets just before a save: now for auto_now (always) and
     /// auto_now_add (on insert); the current owner or the first version on insert.
     #[doc(hidden)]

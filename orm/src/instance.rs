@@ -34,13 +34,18 @@ pub struct SaveOptions {
     pub using: Option<String>,
 }
 
+/// Where an instance's save or delete goes: the alias named, Meta.database, the routers,
+/// the database the instance came from, the scope, `default`.
 fn alias_of<M: Model>(m: &M, using: Option<&str>) -> Arc<str> {
-    match using {
-        Some(a) => Arc::from(a),
-        None => match &m.state().db {
-            Some(a) => a.clone(),
-            None => db::resolve(None),
-        },
+    if let Some(a) = using {
+        return Arc::from(a);
+    }
+    if let Some(a) = crate::router::write_alias(M::meta()) {
+        return a;
+    }
+    match &m.state().db {
+        Some(a) => a.clone(),
+        None => db::resolve(None),
     }
 }
 

@@ -52,6 +52,7 @@ mod macros;
 pub mod mixins;
 pub mod model;
 pub mod query;
+pub mod router;
 pub mod signals;
 pub mod transaction;
 pub mod validate;

@@ -204,6 +204,29 @@ macro_rules! model {
                 $crate::validate::validate_unique(self).await
             }
 
+            /// The label of a field's value among its choices (Django's `get_FOO_display`):
+            /// `Ok(None)` when the value is not one of them; an error naming an unknown field.
+            #[allow(unused_assignments)]
+            pub fn get_display(&self, field: &str) -> $crate::Result<::core::option::Option<::std::string::String>> {
+                let meta = <$name as $crate::Model>::meta();
+                let mut k = 0usize;
+                $(
+                    if meta.fields[k].name == field {
+                        return ::core::result::Result::Ok(
+                            meta.fields[k].typed::<$ty>()
+                                .and_then(|f| f.choice_label(&self.$field))
+                                .map(::std::string::ToString::to_string),
+                        );
+                    }
+                    k += 1;
+                )+
+                ::core::result::Result::Err($crate::Error::Field {
+                    model: meta.name,
+                    field: field.to_string(),
+                    message: "no such field".to_string(),
+                })
+            }
+
             /// The names of the fields not loaded (`only`/`defer`).
             pub fn get_deferred_fields(&self) -> ::std::vec::Vec<&'static str> {
                 $crate::instance::deferred_fields(self)

@@ -171,6 +171,8 @@ pub struct Meta<M> {
     verbose_name: Option<String>,
     verbose_name_plural: Option<String>,
     clean: Option<CleanHook<M>>,
+    database: Option<String>,
+    unlogged: bool,
 }
 
 impl<M> Default for Meta<M> {
@@ -191,6 +193,8 @@ impl<M> Meta<M> {
             verbose_name: None,
             verbose_name_plural: None,
             clean: None,
+            database: None,
+            unlogged: false,
         }
     }
 
@@ -226,6 +230,40 @@ impl<M> Meta<M> {
     /// The field `latest()` and `earliest()` order by (`-` in front reverses).
     pub fn get_latest_by(mut self, field: &str) -> Self {
         self.get_latest_by = Some(field.to_string());
+        self
+    }
+
+    /// The database alias this model's queries and saves use (HyperDjango's
+    /// `Meta.database`). `.using(..)` still wins; routers are asked only when this is unset.
+    ///
+    /// ```
+    /// use hyperdjango_orm::prelude::*;
+    /// model! {
+    ///     #[table = "events"]
+    ///     #[meta = Meta::new().database("analytics")]
+    ///     pub struct Event { pub id: Auto<i64> = Field::new().primary_key() }
+    /// }
+    /// assert_eq!(Event::meta().database.as_deref(), Some("analytics"));
+    /// ```
+    pub fn database(mut self, alias: &str) -> Self {
+        self.database = Some(alias.to_string());
+        self
+    }
+
+    /// An UNLOGGED table: no write-ahead log, so fast writes, but emptied after a crash and
+    /// not replicated (HyperDjango's `Meta.unlogged`).
+    ///
+    /// ```
+    /// use hyperdjango_orm::prelude::*;
+    /// model! {
+    ///     #[table = "sessions"]
+    ///     #[meta = Meta::new().unlogged(true)]
+    ///     pub struct Session { pub id: Auto<i64> = Field::new().primary_key() }
+    /// }
+    /// assert!(hyperdjango_orm::ddl::create_table_sql::<Session>()[0].starts_with("CREATE UNLOGGED TABLE"));
+    /// ```
+    pub fn unlogged(mut self, yes: bool) -> Self {
+        self.unlogged = yes;
         self
     }
 
@@ -288,6 +326,10 @@ pub struct ModelMeta {
     /// The human-readable plural (default: `verbose_name` + "s").
     pub verbose_name_plural: String,
     pub(crate) clean: Option<AnyHook>,
+    /// The database alias of `Meta.database`.
+    pub database: Option<String>,
+    /// Whether the table is UNLOGGED.
+    pub unlogged: bool,
     /// The soft-delete field's index ([`crate::mixins`]).
     pub soft_delete: Option<usize>,
     /// The owner field's index.
@@ -436,6 +478,8 @@ impl ModelMeta {
                 .unwrap_or_else(|| format!("{verbose_name}s")),
             verbose_name,
             clean: meta.clean.map(|c| Box::new(c) as AnyHook),
+            database: meta.database,
+            unlogged: meta.unlogged,
             soft_delete,
             owner,
             version,

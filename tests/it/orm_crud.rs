@@ -310,3 +310,23 @@ fn metadata_at_run_time() {
         "{ddl:?}"
     );
 }
+
+#[test]
+fn choices_have_display_labels() {
+    let mut e = Everything {
+        status: "p".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        e.get_display("status").unwrap().as_deref(),
+        Some("Published")
+    );
+    e.status = "zz".into();
+    assert_eq!(e.get_display("status").unwrap(), None, "not a choice");
+    assert_eq!(e.get_display("code").unwrap(), None, "no choices at all");
+    let err = e.get_display("nope").unwrap_err().to_string();
+    assert!(
+        err.contains("Everything.nope") && err.contains("no such field"),
+        "{err}"
+    );
+}

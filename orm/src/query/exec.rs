@@ -95,8 +95,20 @@ impl<M> ModelIter<M> {
 }
 
 impl<M: Model> QuerySet<M> {
+    /// Where reads go: `.using`, Meta.database, the routers, the scope, `default`.
     fn alias(&self) -> Arc<str> {
-        db::resolve(self.db.as_ref())
+        match &self.db {
+            Some(a) => a.clone(),
+            None => crate::router::read_alias(M::meta()).unwrap_or_else(|| db::resolve(None)),
+        }
+    }
+
+    /// Where writes go: `.using`, Meta.database, the routers, the scope, `default`.
+    pub(crate) fn write_alias(&self) -> Arc<str> {
+        match &self.db {
+            Some(a) => a.clone(),
+            None => crate::router::write_alias(M::meta()).unwrap_or_else(|| db::resolve(None)),
+        }
     }
 
     fn model_select(&self) -> Result<()> {

@@ -68,7 +68,7 @@ impl<M: Model> QuerySet<M> {
     pub async fn update(&self, assignments: impl IntoAssignments<M>) -> Result<u64> {
         let sets = assignments.into_assignments();
         let c = compiler::compile_update(&self.query, &sets)?;
-        run_execute(&crate::db::resolve(self.db.as_ref()), &c).await
+        run_execute(&self.write_alias(), &c).await
     }
 
     /// The string form of `update`: field names checked against the model.
@@ -80,7 +80,7 @@ impl<M: Model> QuerySet<M> {
             sets.push((f.index, v.map(Node::Param).unwrap_or(Node::Null)));
         }
         let c = compiler::compile_update(&self.query, &sets)?;
-        run_execute(&crate::db::resolve(self.db.as_ref()), &c).await
+        run_execute(&self.write_alias(), &c).await
     }
 
     /// Deletes the matching rows; returns the total and the count per model. On a
@@ -96,7 +96,7 @@ impl<M: Model> QuerySet<M> {
     /// The DELETE statement of `delete` and `hard_delete`.
     pub(crate) async fn delete_rows(&self) -> Result<(u64, BTreeMap<&'static str, u64>)> {
         let c = compiler::compile_delete(&self.query)?;
-        let n = run_execute(&crate::db::resolve(self.db.as_ref()), &c).await?;
+        let n = run_execute(&self.write_alias(), &c).await?;
         Ok((n, BTreeMap::from([(M::meta().name, n)])))
     }
 
@@ -119,7 +119,7 @@ impl<M: Model> QuerySet<M> {
         if objs.is_empty() {
             return Ok(objs);
         }
-        let alias = crate::db::resolve(self.db.as_ref());
+        let alias = self.write_alias();
         for o in objs.iter_mut() {
             o.__pre_save(true);
         }
@@ -221,7 +221,7 @@ impl<M: Model> QuerySet<M> {
         if objs.is_empty() || fields.is_empty() {
             return Ok(0);
         }
-        let alias = crate::db::resolve(self.db.as_ref());
+        let alias = self.write_alias();
         let mut idx = vec![meta.pk_index];
         for f in fields {
             let fm = meta.field_or_err(f)?;
@@ -309,7 +309,7 @@ impl<M: Model> QuerySet<M> {
             Err(e) => return Err(e),
         }
         let mut obj = make();
-        let alias = crate::db::resolve(self.db.as_ref());
+        let alias = self.write_alias();
         let opts = crate::SaveOptions {
             force_insert: true,
             using: Some(alias.to_string()),
@@ -339,7 +339,7 @@ impl<M: Model> QuerySet<M> {
         make: impl FnOnce() -> M,
         apply: impl Fn(&mut M),
     ) -> Result<(M, bool)> {
-        let alias = crate::db::resolve(self.db.as_ref());
+        let alias = self.write_alias();
         let this = self.using(&alias);
         crate::atomic_using(Some(&alias), async {
             match this.select_for_update().get(q.clone()).await {
