@@ -41,6 +41,7 @@
 //! (save/delete/refresh).
 
 pub mod compiler;
+pub mod custom_field;
 pub mod db;
 pub mod ddl;
 mod error;
@@ -57,6 +58,7 @@ pub mod signals;
 pub mod transaction;
 pub mod validate;
 
+pub use custom_field::{ArrayElement, CustomField};
 pub use db::{DEFAULT_DB, database, register_database, unregister_database, using_database};
 pub use error::{Error, Result};
 pub use expr::{
@@ -72,6 +74,13 @@ pub use model::{Meta, Model, ModelMeta, ModelState};
 pub use query::{BulkOptions, Conflict, FromRow, QuerySet, Values};
 pub use transaction::{atomic, atomic_using, in_atomic_block, on_commit};
 pub use validate::{NON_FIELD_ERRORS, ValidationErrors};
+
+/// What the crate's macros refer to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use hyperdjango_pgwire::__private::BytesMut;
+    pub use hyperdjango_pgwire::types::{BoxError, FromSql, IsNull, Type};
+}
 
 /// Everything a model file needs: `use hyperdjango_orm::prelude::*;`.
 pub mod prelude {
