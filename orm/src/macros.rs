@@ -63,31 +63,38 @@
 /// ```
 #[macro_export]
 macro_rules! model {
-    // Sort the attributes: table, meta, mixins, and the rest (kept for the struct).
-    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] #[table = $t:literal] $($rest:tt)*) => {
-        $crate::model!(@split [$($keep)*] [$t] [$($meta)*] [$($mx)*] $($rest)*);
+    // Sort the attributes: table, meta, mixins, extends, and the rest (kept for the struct).
+    // The fifth bracket holds the fields inherited from an abstract model.
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] [$($inh:tt)*] #[table = $t:literal] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)*] [$t] [$($meta)*] [$($mx)*] [$($inh)*] $($rest)*);
     };
-    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] #[meta = $m:expr] $($rest:tt)*) => {
-        $crate::model!(@split [$($keep)*] [$($table)*] [$m] [$($mx)*] $($rest)*);
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] [$($inh:tt)*] #[meta = $m:expr] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)*] [$($table)*] [$m] [$($mx)*] [$($inh)*] $($rest)*);
     };
-    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] #[mixins($($m:ident),* $(,)?)] $($rest:tt)*) => {
-        $crate::model!(@split [$($keep)*] [$($table)*] [$($meta)*] [$($mx)* $($m)*] $($rest)*);
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] [$($inh:tt)*] #[mixins($($m:ident),* $(,)?)] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)*] [$($table)*] [$($meta)*] [$($mx)* $($m)*] [$($inh)*] $($rest)*);
     };
-    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] #[$($a:tt)*] $($rest:tt)*) => {
-        $crate::model!(@split [$($keep)* #[$($a)*]] [$($table)*] [$($meta)*] [$($mx)*] $($rest)*);
+    // The abstract model's own macro (from `abstract_model!`) adds its fields and comes back.
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] [$($inh:tt)*] #[extends($parent:ident)] $($rest:tt)*) => {
+        $parent! { @extend [$($keep)*] [$($table)*] [$($meta)*] [$($mx)*] [$($inh)*] $($rest)* }
     };
-    (@split [$($keep:tt)*] [] [$($meta:tt)*] [$($mx:tt)*] $vis:vis struct $($rest:tt)*) => {
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] [$($inh:tt)*] #[$($a:tt)*] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)* #[$($a)*]] [$($table)*] [$($meta)*] [$($mx)*] [$($inh)*] $($rest)*);
+    };
+    (@split [$($keep:tt)*] [] [$($meta:tt)*] [$($mx:tt)*] [$($inh:tt)*] $vis:vis struct $($rest:tt)*) => {
         ::core::compile_error!("model! needs #[table = \"table_name\"] before the struct");
     };
-    // Normalise the fields (each followed by a comma), then add the mixins' fields.
-    (@split [$($keep:tt)*] [$table:literal] [$($meta:tt)*] [$($mx:tt)*] $vis:vis struct $name:ident {
+    // Normalise the fields (each followed by a comma, inherited ones first), then add the
+    // mixins' fields.
+    (@split [$($keep:tt)*] [$table:literal] [$($meta:tt)*] [$($mx:tt)*] [$($inh:tt)*] $vis:vis struct $name:ident {
         $(
             $(#[$fattr:meta])*
             $fvis:vis $field:ident : $ty:ty $(= $opts:expr)?
-        ),+ $(,)?
+        ),* $(,)?
     }) => {
         $crate::model!(@mix [$($keep)*] [$table] [$($meta)*] [$($mx)*] $vis struct $name {
-            $( $(#[$fattr])* $fvis $field : $ty $(= $opts)? , )+
+            $($inh)*
+            $( $(#[$fattr])* $fvis $field : $ty $(= $opts)? , )*
         });
     };
     (@mix $k:tt $t:tt $m:tt [Timestamp $($mx:tt)*] $vis:vis struct $name:ident { $($f:tt)* }) => {
@@ -379,6 +386,162 @@ macro_rules! model {
     (@meta $e:expr) => { $e };
     // The entry point.
     ($($input:tt)+) => {
-        $crate::model!(@split [] [] [] [] $($input)+);
+        $crate::model!(@split [] [] [] [] [] $($input)+);
+    };
+}
+
+/// Declares an abstract model: fields (with their options) that concrete models share
+/// without a table of its own, as HyperDjango's and Django's `abstract = True`.
+///
+/// It defines a macro named after the abstract model, which `model!` calls for
+/// `#[extends(Name)]`; so declare the abstract model before, and in the same module as (or
+/// a parent module of, with `#[macro_use]`), the models that extend it. The inherited
+/// fields come first, in the parent's order. An abstract model can extend another
+/// (`Child extends Parent`), to any depth.
+///
+/// ```
+/// # #[cfg(feature = "chrono")] {
+/// use hyperdjango_orm::prelude::*;
+/// use hyperdjango_orm::abstract_model;
+///
+/// abstract_model! {
+///     /// Created and updated times.
+///     pub TimestampedModel {
+///         pub created_at: Option<chrono::DateTime<chrono::Utc>> = Field::new().auto_now_add(),
+///         pub updated_at: Option<chrono::DateTime<chrono::Utc>> = Field::new().auto_now(),
+///     }
+/// }
+/// abstract_model! {
+///     /// Plus a unique slug.
+///     pub SluggedModel extends TimestampedModel {
+///         pub slug: String = Field::new().unique().index(),
+///     }
+/// }
+/// model! {
+///     #[table = "pages"]
+///     #[extends(SluggedModel)]
+///     #[derive(Debug, Clone)]
+///     pub struct Page {
+///         pub id: Auto<i64> = Field::new().primary_key(),
+///         pub title: String,
+///     }
+/// }
+/// let names: Vec<&str> = Page::meta().fields.iter().map(|f| f.name).collect();
+/// assert_eq!(names, ["created_at", "updated_at", "slug", "id", "title"]);
+/// assert!(Page::meta().field("slug").unwrap().options.unique);
+/// let p = Page { slug: "home".into(), ..Default::default() };
+/// assert!(p.created_at.is_none());
+/// # }
+/// ```
+#[macro_export]
+macro_rules! abstract_model {
+    ($(#[$a:meta])* $vis:vis $name:ident extends $parent:ident { $($body:tt)* }) => {
+        $parent! { @abstract_child [$(#[$a])* $vis $name] { $($body)* } }
+    };
+    ($(#[$a:meta])* $vis:vis $name:ident { $($body:tt)* }) => {
+        $crate::abstract_model!(@define ($) [$(#[$a])* $vis $name] [] { $($body)* });
+    };
+    (@define ($d:tt) [$(#[$a:meta])* $vis:vis $name:ident] [$($inh:tt)*] {
+        $(
+            $(#[$fattr:meta])*
+            $fvis:vis $field:ident : $ty:ty $(= $opts:expr)?
+        ),* $(,)?
+    }) => {
+        $(#[$a])*
+        #[allow(unused_macros)]
+        macro_rules! $name {
+            (@extend [$d($d k:tt)*] [$d($d t:tt)*] [$d($d m:tt)*] [$d($d x:tt)*] [$d($d i:tt)*] $d($d rest:tt)*) => {
+                $crate::model!(@split [$d($d k)*] [$d($d t)*] [$d($d m)*] [$d($d x)*] [
+                    $($inh)*
+                    $( $(#[$fattr])* $fvis $field : $ty $(= $opts)? , )*
+                    $d($d i)*
+                ] $d($d rest)*);
+            };
+            (@abstract_child [$d($d head:tt)*] { $d($d body:tt)* }) => {
+                $crate::abstract_model!(@define ($d) [$d($d head)*] [
+                    $($inh)*
+                    $( $(#[$fattr])* $fvis $field : $ty $(= $opts)? , )*
+                ] { $d($d body)* });
+            };
+        }
+    };
+}
+
+/// Declares a proxy model: another Rust type over the same table as a concrete model,
+/// with its own default QuerySet and its own methods (HyperDjango's `proxy = True`).
+///
+/// The proxy wraps an instance of the concrete model (`.0`, or through `Deref`), so it
+/// reads, saves and deletes the same rows; `Proxy::objects()` is the default QuerySet you
+/// give, and `Proxy::all()` fetches it as proxies. Add behaviour in `impl Proxy { .. }`.
+///
+/// ```
+/// use hyperdjango_orm::prelude::*;
+/// use hyperdjango_orm::proxy_model;
+///
+/// model! {
+///     #[table = "blog_posts"]
+///     #[derive(Debug, Clone)]
+///     pub struct BlogPost {
+///         pub id: Auto<i64> = Field::new().primary_key(),
+///         pub title: String,
+///         pub published: bool = Field::new().default(false),
+///     }
+/// }
+/// proxy_model! {
+///     /// Only the published posts.
+///     #[derive(Debug, Clone)]
+///     pub struct PublishedPost: BlogPost = BlogPost::objects().filter(BlogPost::published.eq(true));
+/// }
+/// impl PublishedPost {
+///     pub fn headline(&self) -> String { self.title.to_uppercase() }
+/// }
+///
+/// let p = PublishedPost::from(BlogPost { title: "Hello".into(), published: true, ..Default::default() });
+/// assert_eq!(p.headline(), "HELLO");
+/// assert!(PublishedPost::objects().to_sql().unwrap().0.contains(r#""published" = $1"#));
+/// ```
+#[macro_export]
+macro_rules! proxy_model {
+    ($(#[$a:meta])* $vis:vis struct $name:ident : $model:ty = $qs:expr $(;)?) => {
+        $(#[$a])*
+        $vis struct $name(pub $model);
+
+        impl $name {
+            /// The proxy's default QuerySet (over the concrete model's table).
+            pub fn objects() -> $crate::QuerySet<$model> {
+                $qs
+            }
+
+            /// Every row of the default QuerySet, as proxies.
+            pub async fn all() -> $crate::Result<::std::vec::Vec<$name>> {
+                ::core::result::Result::Ok(
+                    Self::objects().all().await?.into_iter().map($name).collect(),
+                )
+            }
+
+            /// The concrete instance.
+            pub fn into_inner(self) -> $model {
+                self.0
+            }
+        }
+
+        impl ::core::convert::From<$model> for $name {
+            fn from(m: $model) -> Self {
+                $name(m)
+            }
+        }
+
+        impl ::core::ops::Deref for $name {
+            type Target = $model;
+            fn deref(&self) -> &$model {
+                &self.0
+            }
+        }
+
+        impl ::core::ops::DerefMut for $name {
+            fn deref_mut(&mut self) -> &mut $model {
+                &mut self.0
+            }
+        }
     };
 }
