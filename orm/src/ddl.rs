@@ -46,6 +46,16 @@ fn create_sql(m: &ModelMeta) -> Vec<String> {
         } else if f.options.unique {
             s.push_str(" UNIQUE");
         }
+        if let Some(rel) = &f.relation {
+            let target = (rel.target)();
+            let action = f.options.on_delete.unwrap_or_default();
+            s.push_str(&format!(
+                " REFERENCES {} ({}) ON DELETE {}",
+                quote(target.table),
+                quote(target.pk().column),
+                action.sql()
+            ));
+        }
         for c in &f.checks {
             s.push_str(&format!(" CHECK ({})", c.replace("{col}", &col)));
         }

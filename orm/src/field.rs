@@ -57,6 +57,10 @@ pub trait FieldType: ToSql + FromSqlOwned + Clone + Send + Sync + 'static {
     fn as_base(&self) -> Option<&Self::Base>;
     /// Wraps a base value.
     fn from_base(b: Self::Base) -> Self;
+    /// The model a relation field points at (foreign keys); `None` for other fields.
+    fn relation() -> Option<crate::relations::Relation> {
+        None
+    }
 }
 
 /// Non-null field types (what `Option<T>` may wrap).
@@ -413,6 +417,10 @@ pub struct FieldOptions {
     pub has_default: bool,
     /// A mixin role: the soft-delete timestamp, the owner, or the version counter.
     pub role: Option<FieldRole>,
+    /// For a foreign key: what happens to this row when the row it points at is deleted.
+    pub on_delete: Option<crate::relations::OnDelete>,
+    /// For a foreign key: the name of the reverse relation on the target.
+    pub related_name: Option<&'static str>,
     /// Mistakes in the declaration (an invalid regex), reported when the model is used.
     pub errors: Vec<String>,
 }
@@ -517,6 +525,30 @@ impl<T: FieldType> Field<T> {
             choices: Vec::new(),
             choice_sql: None,
         }
+    }
+
+    /// What happens to this row when the row a foreign key points at is deleted (default
+    /// CASCADE); see [`crate::relations`].
+    ///
+    /// ```
+    /// use hyperdjango_orm::relations::OnDelete;
+    /// let f = hyperdjango_orm::Field::<i64>::new().on_delete(OnDelete::Protect);
+    /// assert_eq!(f.options().on_delete, Some(OnDelete::Protect));
+    /// ```
+    pub fn on_delete(mut self, action: crate::relations::OnDelete) -> Self {
+        self.opts.on_delete = Some(action);
+        self
+    }
+
+    /// The name of a foreign key's reverse relation on its target (`author.books`).
+    ///
+    /// ```
+    /// let f = hyperdjango_orm::Field::<i64>::new().related_name("books");
+    /// assert_eq!(f.options().related_name, Some("books"));
+    /// ```
+    pub fn related_name(mut self, name: &'static str) -> Self {
+        self.opts.related_name = Some(name);
+        self
     }
 
     /// The options that do not depend on the type.
@@ -1179,6 +1211,8 @@ pub struct FieldMeta {
     pub(crate) checks: Vec<String>,
     /// "Now" for this field's type, as a parameter (soft-delete fields).
     pub(crate) now_param: Option<fn() -> crate::expr::Param>,
+    /// The model a foreign key points at.
+    pub relation: Option<crate::relations::Relation>,
     /// The typed `Field<T>`.
     typed: Box<dyn Any + Send + Sync>,
 }
@@ -1201,7 +1235,13 @@ impl FieldMeta {
     pub fn new<T: FieldType>(name: &'static str, index: usize, field: Field<T>) -> FieldMeta {
         FieldMeta {
             name,
-            column: field.opts.db_column.unwrap_or(name),
+            column: match (field.opts.db_column, T::relation()) {
+                (Some(c), _) => c,
+                (None, None) => name,
+                // A foreign key's column is `<name>_id`. Built once per field of a model
+                // (the metadata is static), so leaking the string is bounded.
+                (None, Some(_)) => Box::leak(format!("{name}_id").into_boxed_str()),
+            },
             index,
             sql_type: T::db_type(),
             nullable: T::NULLABLE,
@@ -1210,6 +1250,7 @@ impl FieldMeta {
             rust_type: std::any::type_name::<T>(),
             checks: field.check_sql(),
             now_param: field.now_param,
+            relation: T::relation(),
             typed: Box::new(field),
         }
     }

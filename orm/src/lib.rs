@@ -53,6 +53,7 @@ mod macros;
 pub mod mixins;
 pub mod model;
 pub mod query;
+pub mod relations;
 pub mod router;
 pub mod signals;
 pub mod transaction;

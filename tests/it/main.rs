@@ -20,6 +20,7 @@ mod orm_injection;
 mod orm_mixins;
 mod orm_models;
 mod orm_query;
+mod orm_relations;
 mod orm_routing;
 mod orm_signals;
 mod orm_tx;

@@ -1,0 +1,374 @@
+//! Relations: [`ForeignKey`] fields.
+//!
+//! A foreign key is declared against the target model's type, like the spec's
+//! `customer_id: int = Field(foreign_key=Customer)`:
+//!
+//! ```
+//! use hyperdjango_orm::prelude::*;
+//! use hyperdjango_orm::relations::{ForeignKey, OnDelete};
+//!
+//! model! {
+//!     #[table = "customers"]
+//!     #[derive(Debug, Clone)]
+//!     pub struct Customer { pub id: Auto<i64> = Field::new().primary_key(), pub name: String }
+//! }
+//! model! {
+//!     #[table = "orders"]
+//!     #[derive(Debug, Clone)]
+//!     pub struct Order {
+//!         pub id: Auto<i64> = Field::new().primary_key(),
+//!         pub customer: ForeignKey<Customer> = Field::new().on_delete(OnDelete::Cascade).related_name("orders"),
+//!         pub referrer: Option<ForeignKey<Customer>> = Field::new().on_delete(OnDelete::SetNull),
+//!     }
+//! }
+//!
+//! let ddl = &hyperdjango_orm::ddl::create_table_sql::<Order>()[0];
+//! assert!(ddl.contains(r#""customer_id" BIGINT NOT NULL REFERENCES "customers" ("id") ON DELETE CASCADE"#), "{ddl}");
+//! assert!(ddl.contains(r#""referrer_id" BIGINT REFERENCES "customers" ("id") ON DELETE SET NULL"#), "{ddl}");
+//!
+//! let o = Order { customer: ForeignKey::to(7), ..Default::default() };
+//! assert_eq!(o.customer.id(), Some(&7));
+//! // The related object was not loaded, and is never fetched behind your back:
+//! let err = o.customer.get().unwrap_err().to_string();
+//! assert!(err.contains("Customer 7 was not loaded"), "{err}");
+//! // Filters compare the key: Order::customer.eq(7i64)
+//! let _q = Order::customer.eq(7i64);
+//! ```
+//!
+//! The column is the field's name plus `_id` (`customer_id`) unless `db_column` says
+//! otherwise. `on_delete` becomes the constraint's `ON DELETE` action (CASCADE, SET NULL,
+//! SET DEFAULT, RESTRICT; PROTECT is RESTRICT; DO NOTHING is NO ACTION), so PostgreSQL
+//! carries it out atomically; the default is CASCADE. `ForeignKey<T, K>` takes the key type
+//! `K` of the target (`i64` by default; `i32` for `Auto<i32>` keys, `String`, `Uuid`, ...).
+//! A self-referencing key (`ForeignKey<Category>` inside `Category`) works as any other.
+//!
+//! A delete that RESTRICT or PROTECT refuses fails with the server's
+//! `foreign_key_violation` (23503), which names the constraint and the referencing table.
+//! Because PostgreSQL runs the cascades, an instance's `delete` counts only its own row in
+//! the per-model counts it returns.
+//!
+//! [`ForeignKey::fetch`] loads the related object with one query;
+//! [`ForeignKey::get`] returns one already loaded (by [`ForeignKey::set_object`], or by
+//! `select_related`) and is an error otherwise.
+
+use std::fmt;
+use std::sync::Arc;
+
+use hyperdjango_pgwire::__private::BytesMut;
+use hyperdjango_pgwire::types::{BoxError, FromSql, FromSqlOwned, IsNull, ToSql, Type};
+
+use crate::error::{Error, Result};
+use crate::field::{FieldType, NotNull};
+use crate::model::{Model, ModelMeta};
+
+/// What happens to the rows pointing at a deleted row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDelete {
+    /// Delete them too.
+    #[default]
+    Cascade,
+    /// Set their key to NULL (the field must be an `Option`).
+    SetNull,
+    /// Set their key to the column's default.
+    SetDefault,
+    /// Refuse the delete while they exist.
+    Restrict,
+    /// Refuse the delete while they exist (Django's PROTECT; RESTRICT in the database).
+    Protect,
+    /// Nothing: the constraint is checked at the end of the statement (NO ACTION).
+    DoNothing,
+}
+
+impl OnDelete {
+    /// The SQL action.
+    ///
+    /// ```
+    /// assert_eq!(hyperdjango_orm::relations::OnDelete::SetNull.sql(), "SET NULL");
+    /// ```
+    pub fn sql(self) -> &'static str {
+        match self {
+            OnDelete::Cascade => "CASCADE",
+            OnDelete::SetNull => "SET NULL",
+            OnDelete::SetDefault => "SET DEFAULT",
+            OnDelete::Restrict | OnDelete::Protect => "RESTRICT",
+            OnDelete::DoNothing => "NO ACTION",
+        }
+    }
+}
+
+/// What a relation field's metadata knows about its target.
+#[derive(Debug, Clone, Copy)]
+pub struct Relation {
+    /// The target model's metadata (a function, so self-references work).
+    pub target: fn() -> &'static ModelMeta,
+}
+
+/// A foreign key to model `T` whose primary key has type `K`: the key, and the related
+/// object when it was loaded. See the [module docs](self).
+pub struct ForeignKey<T, K = i64> {
+    id: Option<K>,
+    object: Option<Arc<T>>,
+}
+
+impl<T, K: Clone> Clone for ForeignKey<T, K> {
+    fn clone(&self) -> Self {
+        ForeignKey {
+            id: self.id.clone(),
+            object: self.object.clone(),
+        }
+    }
+}
+
+impl<T, K: PartialEq> PartialEq for ForeignKey<T, K> {
+    /// Equal when the keys are.
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl<T, K> Default for ForeignKey<T, K> {
+    fn default() -> Self {
+        ForeignKey {
+            id: None,
+            object: None,
+        }
+    }
+}
+
+impl<T, K: fmt::Debug> fmt::Debug for ForeignKey<T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ForeignKey")
+            .field("id", &self.id)
+            .field("loaded", &self.object.is_some())
+            .finish()
+    }
+}
+
+impl<T: Model, K> ForeignKey<T, K>
+where
+    K: Clone + fmt::Debug + ToSql + FromSqlOwned + Send + Sync + 'static,
+{
+    /// A key pointing at the row whose primary key is `id`.
+    ///
+    /// ```
+    /// # use hyperdjango_orm::prelude::*;
+    /// # model! { #[table = "c"] pub struct C { pub id: Auto<i64> = Field::new().primary_key() } }
+    /// let fk = hyperdjango_orm::relations::ForeignKey::<C>::to(3);
+    /// assert_eq!(fk.id(), Some(&3));
+    /// ```
+    pub fn to(id: K) -> Self {
+        ForeignKey {
+            id: Some(id),
+            object: None,
+        }
+    }
+
+    /// The key (`None` before one is set).
+    pub fn id(&self) -> Option<&K> {
+        self.id.as_ref()
+    }
+
+    /// Points at another row (forgetting a loaded object).
+    pub fn set_id(&mut self, id: K) {
+        self.id = Some(id);
+        self.object = None;
+    }
+
+    /// Points at `object` and keeps it as the loaded related object. An unsaved object
+    /// (no primary key yet) is an error.
+    ///
+    /// ```
+    /// # use hyperdjango_orm::prelude::*;
+    /// # use hyperdjango_orm::relations::ForeignKey;
+    /// # model! { #[derive(Debug, Clone)] #[table = "c"] pub struct C { pub id: Auto<i64> = Field::new().primary_key() } }
+    /// let mut fk = ForeignKey::<C>::default();
+    /// assert!(fk.set_object(C::default()).is_err()); // not saved: no key
+    /// fk.set_object(C { id: Auto::Saved(9), ..Default::default() })?;
+    /// assert_eq!(fk.id(), Some(&9));
+    /// assert_eq!(fk.get()?.id, Auto::Saved(9));
+    /// # Ok::<(), hyperdjango_orm::Error>(())
+    /// ```
+    pub fn set_object(&mut self, object: T) -> Result<()> {
+        self.id = Some(key_of::<T, K>(&object)?);
+        self.object = Some(Arc::new(object));
+        Ok(())
+    }
+
+    /// The related object, if it was loaded (`select_related`, `set_object`, `fetch_into`);
+    /// otherwise an error that says how to load it. Never a query.
+    pub fn get(&self) -> Result<&T> {
+        match (&self.object, &self.id) {
+            (Some(o), _) => Ok(o),
+            (None, Some(id)) => Err(Error::Usage(format!(
+                "the related {} {id:?} was not loaded: use select_related, or fetch() it",
+                T::meta().name
+            ))),
+            (None, None) => Err(Error::Usage(format!(
+                "no related {}: the key is not set",
+                T::meta().name
+            ))),
+        }
+    }
+
+    /// Whether the related object is loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.object.is_some()
+    }
+
+    /// Loads the related object with one query (on the default database, or the target's
+    /// Meta/router one), without keeping it.
+    pub async fn fetch(&self) -> Result<T> {
+        let Some(id) = &self.id else {
+            return Err(Error::Usage(format!(
+                "no related {}: the key is not set",
+                T::meta().name
+            )));
+        };
+        let pk = T::meta().pk().name;
+        let param: crate::expr::Param = Arc::new(id.clone());
+        crate::QuerySet::<T>::new()
+            .get(crate::lookup::q::<T>(pk, param)?)
+            .await
+    }
+
+    /// Loads the related object and keeps it, so [`ForeignKey::get`] returns it.
+    pub async fn fetch_into(&mut self) -> Result<&T> {
+        let object = self.fetch().await?;
+        self.object = Some(Arc::new(object));
+        self.get()
+    }
+}
+
+/// The primary key of `object` as a `K` (through its binary encoding, so any key type
+/// whose encodings agree works).
+fn key_of<T: Model, K: FromSqlOwned>(object: &T) -> Result<K> {
+    let meta = T::meta();
+    let unsaved = || {
+        Error::Usage(format!(
+            "a {} without a primary key (unsaved) cannot be the target of a foreign key",
+            meta.name
+        ))
+    };
+    let pk = object.__field_ref(meta.pk_index).ok_or_else(unsaved)?;
+    let mut buf = BytesMut::new();
+    let ty = pk.sql_type();
+    match pk.to_sql(&ty, &mut buf) {
+        Ok(IsNull::No) => {}
+        Ok(IsNull::Yes) => return Err(unsaved()),
+        Err(e) => return Err(Error::Usage(format!("{}: its key: {e}", meta.name))),
+    }
+    K::from_sql(&ty, &buf).map_err(|e| {
+        Error::Usage(format!(
+            "{}'s key does not fit the foreign key's key type {}: {e}",
+            meta.name,
+            std::any::type_name::<K>()
+        ))
+    })
+}
+
+impl<T, K: ToSql> ToSql for ForeignKey<T, K> {
+    fn sql_type(&self) -> Type {
+        match &self.id {
+            Some(k) => k.sql_type(),
+            None => K::declared_type(),
+        }
+    }
+    fn accepts(&self, ty: &Type) -> bool {
+        self.id.as_ref().is_none_or(|k| k.accepts(ty))
+    }
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> std::result::Result<IsNull, BoxError> {
+        match &self.id {
+            Some(k) => k.to_sql(ty, out),
+            None => Ok(IsNull::Yes),
+        }
+    }
+    fn declared_type() -> Type {
+        K::declared_type()
+    }
+}
+
+impl<'a, T, K: FromSql<'a>> FromSql<'a> for ForeignKey<T, K> {
+    fn accepts(ty: &Type) -> bool {
+        K::accepts(ty)
+    }
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> std::result::Result<Self, BoxError> {
+        Ok(ForeignKey {
+            id: Some(K::from_sql(ty, raw)?),
+            object: None,
+        })
+    }
+}
+
+impl<T, K> FieldType for ForeignKey<T, K>
+where
+    T: Model + Send + Sync,
+    K: NotNull + fmt::Debug,
+{
+    type Base = K;
+    fn db_type() -> &'static str {
+        K::db_type()
+    }
+    fn zero() -> Self {
+        ForeignKey::default()
+    }
+    fn as_base(&self) -> Option<&K> {
+        self.id.as_ref()
+    }
+    fn from_base(b: K) -> Self {
+        ForeignKey {
+            id: Some(b),
+            object: None,
+        }
+    }
+    fn relation() -> Option<Relation> {
+        Some(Relation { target: T::meta })
+    }
+}
+
+impl<T, K> FieldType for Option<ForeignKey<T, K>>
+where
+    T: Model + Send + Sync,
+    K: NotNull + fmt::Debug,
+{
+    type Base = K;
+    const NULLABLE: bool = true;
+    fn db_type() -> &'static str {
+        K::db_type()
+    }
+    fn zero() -> Self {
+        None
+    }
+    fn as_base(&self) -> Option<&K> {
+        self.as_ref().and_then(|fk| fk.id.as_ref())
+    }
+    fn from_base(b: K) -> Self {
+        Some(ForeignKey::from_base(b))
+    }
+    fn relation() -> Option<Relation> {
+        Some(Relation { target: T::meta })
+    }
+}
+
+impl<M: Model, T: Model, K> crate::expr::Column<M, ForeignKey<T, K>>
+where
+    ForeignKey<T, K>: FieldType<Base = K>,
+    K: crate::field::SqlValue + FromSqlOwned,
+{
+    /// The reverse side of the relation: the rows of `M` pointing at `target`, as a
+    /// QuerySet (Django's `author.book_set`, HyperDjango's `author.books()`).
+    ///
+    /// ```
+    /// # use hyperdjango_orm::prelude::*;
+    /// # use hyperdjango_orm::relations::ForeignKey;
+    /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key() } }
+    /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
+    /// let author = Author { id: Auto::Saved(4), ..Default::default() };
+    /// let books = Book::author.related_to(&author)?; // then .all().await, .count().await, ...
+    /// assert!(books.to_sql()?.0.contains(r#""author_id" = $1"#));
+    /// # Ok::<(), hyperdjango_orm::Error>(())
+    /// ```
+    pub fn related_to(self, target: &T) -> Result<crate::QuerySet<M>> {
+        let key: K = key_of::<T, K>(target)?;
+        Ok(crate::QuerySet::<M>::new().filter(self.eq(key)))
+    }
+}

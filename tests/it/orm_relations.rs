@@ -1,0 +1,209 @@
+//! Foreign keys against a real server: declaration against the target type, the `_id`
+//! column and REFERENCES constraint, fetch/get (never an implicit query), the reverse
+//! QuerySet, on_delete actions carried out by PostgreSQL, and a self-referencing tree.
+
+use hyperdjango_orm::prelude::*;
+use hyperdjango_orm::relations::{ForeignKey, OnDelete};
+use hyperdjango_pgwire::SqlState;
+
+use crate::orm_test;
+
+model! {
+    #[table = "rel_customers"]
+    #[derive(Debug, Clone)]
+    pub struct RelCustomer {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub name: String,
+    }
+}
+
+model! {
+    #[table = "rel_orders"]
+    #[derive(Debug, Clone)]
+    pub struct RelOrder {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub customer: ForeignKey<RelCustomer> = Field::new().on_delete(OnDelete::Cascade).related_name("orders"),
+        pub referrer: Option<ForeignKey<RelCustomer>> = Field::new().on_delete(OnDelete::SetNull),
+        pub total: f64 = Field::new().default(0.0),
+    }
+}
+
+model! {
+    #[table = "rel_invoices"]
+    #[derive(Debug, Clone)]
+    pub struct RelInvoice {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub order: ForeignKey<RelOrder> = Field::new().on_delete(OnDelete::Protect),
+    }
+}
+
+model! {
+    #[table = "rel_categories"]
+    #[derive(Debug, Clone)]
+    pub struct RelCategory {
+        pub id: Auto<i32> = Field::new().primary_key(),
+        pub name: String,
+        pub parent: Option<ForeignKey<RelCategory, i32>> = Field::new().on_delete(OnDelete::Cascade),
+    }
+}
+
+async fn customer(name: &str) -> RelCustomer {
+    RelCustomer::objects()
+        .create(RelCustomer {
+            name: name.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn foreign_keys_store_keys_load_explicitly_and_follow_on_delete() {
+    orm_test!([RelCustomer, RelOrder, RelInvoice], async {
+        let ann = customer("ann").await;
+        let bob = customer("bob").await;
+        let mut o1 = RelOrder::default();
+        o1.customer.set_object(ann.clone()).unwrap();
+        o1.referrer = Some(ForeignKey::to(bob.id.get().unwrap()));
+        o1.total = 10.0;
+        o1.save().await.unwrap();
+        let o2 = RelOrder::objects()
+            .create(RelOrder {
+                customer: ForeignKey::to(ann.id.get().unwrap()),
+                total: 5.0,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+
+        // Loaded rows carry the key only; get() says how to load, fetch() loads.
+        let mut back = RelOrder::objects()
+            .get(RelOrder::id.eq(o1.id))
+            .await
+            .unwrap();
+        assert_eq!(back.customer.id(), ann.id.get().as_ref());
+        let err = back.customer.get().unwrap_err().to_string();
+        assert!(
+            err.contains("RelCustomer") && err.contains("select_related"),
+            "{err}"
+        );
+        assert_eq!(back.customer.fetch().await.unwrap().name, "ann");
+        assert_eq!(back.customer.fetch_into().await.unwrap().name, "ann");
+        assert_eq!(back.customer.get().unwrap().name, "ann");
+
+        // Filters by key, typed and in the string form.
+        let n = RelOrder::objects()
+            .filter(RelOrder::customer.eq(ann.id.get().unwrap()))
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        let n = RelOrder::objects()
+            .filter(q("referrer__isnull", true).unwrap())
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        // The reverse side: ann's orders.
+        let totals: Vec<f64> = RelOrder::customer
+            .related_to(&ann)
+            .unwrap()
+            .order_by(RelOrder::total)
+            .all()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.total)
+            .collect();
+        assert_eq!(totals, [5.0, 10.0]);
+
+        // A key to a row that does not exist: the constraint refuses it.
+        let err = RelOrder::objects()
+            .create(RelOrder {
+                customer: ForeignKey::to(999_999),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::FOREIGN_KEY_VIOLATION), "{err}");
+        // A missing key on a non-null foreign key: named.
+        let err = RelOrder::objects()
+            .create(RelOrder::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RelOrder.customer") && err.contains("NULL"),
+            "{err}"
+        );
+
+        // PROTECT: an invoice keeps its order (and so its customer) from being deleted.
+        let mut invoice = RelInvoice::objects()
+            .create(RelInvoice {
+                order: ForeignKey::to(o2.id.get().unwrap()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut ann_again = ann.clone();
+        let err = ann_again.delete().await.unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::FOREIGN_KEY_VIOLATION), "{err}");
+        assert!(err.to_string().contains("rel_invoices"), "{err}");
+        assert_eq!(RelCustomer::objects().count().await.unwrap(), 2);
+        invoice.delete().await.unwrap();
+        // SET NULL: deleting bob clears the referrer; CASCADE: deleting ann deletes her orders.
+        let mut bob = bob;
+        bob.delete().await.unwrap();
+        let o1_now = RelOrder::objects()
+            .get(RelOrder::id.eq(o1.id))
+            .await
+            .unwrap();
+        assert!(o1_now.referrer.is_none());
+        ann_again.delete().await.unwrap();
+        assert_eq!(RelOrder::objects().count().await.unwrap(), 0);
+    });
+}
+
+#[tokio::test]
+async fn a_self_referencing_tree() {
+    orm_test!([RelCategory], async {
+        let root = RelCategory::objects()
+            .create(RelCategory {
+                name: "root".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut child = RelCategory {
+            name: "child".into(),
+            ..Default::default()
+        };
+        let mut parent = ForeignKey::default();
+        parent.set_object(root.clone()).unwrap();
+        child.parent = Some(parent);
+        child.save().await.unwrap();
+        let leaf = RelCategory::objects()
+            .create(RelCategory {
+                name: "leaf".into(),
+                parent: Some(ForeignKey::to(child.id.get().unwrap())),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let up = leaf.parent.as_ref().unwrap().fetch().await.unwrap();
+        assert_eq!(up.name, "child");
+        let top = up.parent.as_ref().unwrap().fetch().await.unwrap();
+        assert_eq!(top.name, "root");
+        assert!(top.parent.is_none());
+        let children = RelCategory::objects()
+            .filter(RelCategory::parent.eq(root.id.get().unwrap()))
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(children, 1);
+        // CASCADE down the tree.
+        let mut root = root;
+        root.delete().await.unwrap();
+        assert_eq!(RelCategory::objects().count().await.unwrap(), 0);
+    });
+}
