@@ -200,16 +200,20 @@ impl<M: Model> QuerySet<M> {
     /// The one instance matching `q`: [`Error::DoesNotExist`] if none,
     /// [`Error::MultipleObjectsReturned`] if more.
     pub async fn get(&self, q: Q<M>) -> Result<M> {
-        self.filter(q).get_one().await
+        self.filter(q).into_one().await
     }
 
     /// The one instance of this queryset (Django's `get()` with no arguments).
     pub async fn get_one(&self) -> Result<M> {
-        let mut qs = self.clone();
-        if qs.query.limit.is_none() {
-            qs.query.limit = Some(21);
+        self.clone().into_one().await
+    }
+
+    /// [`QuerySet::get_one`] on an owned queryset (no clone).
+    async fn into_one(mut self) -> Result<M> {
+        if self.query.limit.is_none() {
+            self.query.limit = Some(21);
         }
-        let mut v = qs.all().await?;
+        let mut v = self.all().await?;
         match v.len() {
             0 => Err(Error::DoesNotExist {
                 model: M::meta().name,
