@@ -160,6 +160,10 @@ pub enum Workload {
     /// One model by primary key (`objects().get(pk = ..)`), or a prepared raw SELECT by
     /// primary key (the peers).
     OrmPkGet,
+    /// The same get through hyperdjango's raw driver (`conn.query_one` of the SELECT by
+    /// primary key): the baseline the ORM get is measured against (the peers run exactly as
+    /// in `OrmPkGet`).
+    OrmPkGetRaw,
     /// Issue 5: 64 tasks doing primary-key gets through one pool of 4 connections (acquire,
     /// one SELECT, release per get).
     P1PoolGet,
@@ -167,7 +171,7 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 13] = [
+    pub const ALL: [Workload; 14] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
         Workload::W2PipelineAtomic,
@@ -180,6 +184,7 @@ impl Workload {
         Workload::OrmFetch,
         Workload::OrmFetchRaw,
         Workload::OrmPkGet,
+        Workload::OrmPkGetRaw,
         Workload::P1PoolGet,
     ];
 
@@ -198,6 +203,7 @@ impl Workload {
             Workload::OrmFetch => "ORM fetch 10k",
             Workload::OrmFetchRaw => "ORM fetch 10k, hd raw driver",
             Workload::OrmPkGet => "ORM pk get",
+            Workload::OrmPkGetRaw => "ORM pk get, hd raw driver",
             Workload::P1PoolGet => "P1 pool pk get, 64 tasks / 4 conns",
         }
     }
@@ -210,6 +216,7 @@ impl Workload {
             | Workload::W2PipelineAtomic
             | Workload::W4PgType
             | Workload::OrmPkGet
+            | Workload::OrmPkGetRaw
             | Workload::P1PoolGet => "queries",
             _ => "rows",
         }

@@ -222,13 +222,7 @@ async fn query_each_stops_at_the_functions_error_and_the_connection_survives() {
         other => panic!("{other:?}"),
     }
     assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
-    let one: i32 = conn
-        .query_one("SELECT 1", &[])
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
-    assert_eq!(one, 1);
+    assert_usable(&mut conn).await;
 }
 
 #[tokio::test]
