@@ -35,7 +35,10 @@ fn bench_workloads(c: &mut Criterion) {
         .collect();
     for w in Workload::ALL {
         let mut group = c.benchmark_group(w.name());
-        if w.needs_reset() || w == Workload::W3Fetch || w == Workload::P1PoolGet {
+        if w.needs_reset()
+            || w == Workload::W3Fetch
+            || matches!(w, Workload::P1PoolGet | Workload::P1PoolCheckout)
+        {
             // Iterations of 10-1000 ms.
             group.sample_size(10);
             group.measurement_time(Duration::from_secs(10));

@@ -71,8 +71,12 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::W5Copy => Some("copy_in + BinaryCopyInWriter"),
         Workload::P1PoolGet => Some(
             "hyperdjango_pool::Pool, max_size 4, other settings at their defaults \
-             (rotation after 10,000 queries); acquire + query_one(SQL text) per get",
+             (rotation after 10,000 queries); pool.query_one(SQL text) per get (pipelined \
+             across tasks, a Sync per query)",
         ),
+        Workload::P1PoolCheckout => {
+            Some("the same pool; acquire + query_one(SQL text) per get, one query per round trip")
+        }
         Workload::OrmFetch => Some(
             "BenchItem::objects().using(..).all(): a QuerySet into 10k model instances, on a \
              one-connection hyperdjango-pool",
@@ -196,7 +200,8 @@ impl Hd {
                 })
             }
             Workload::W5Many => self.w5_many(data).await,
-            Workload::P1PoolGet => self.p1().await,
+            Workload::P1PoolGet => self.p1(false).await,
+            Workload::P1PoolCheckout => self.p1(true).await,
             Workload::W5Copy => self.w5_copy(data).await,
             Workload::OrmFetch => {
                 let items = BenchItem::objects().using(ORM_DB).all().await?;
@@ -284,7 +289,8 @@ impl Hd {
         })
     }
 
-    async fn p1(&mut self) -> Result<Outcome> {
+    /// P1, with pipelined one-shot gets, or with a checkout per get.
+    async fn p1(&mut self, checkout: bool) -> Result<Outcome> {
         let pool = match &self.pool {
             Some(p) => p.clone(),
             None => {
@@ -302,9 +308,11 @@ impl Hd {
                     let mut sum = 0;
                     for k in 0..P1_GETS {
                         let id = crate::p1_id(t, k);
-                        let mut conn = pool.acquire().await?;
-                        let row = conn.query_one(P1_SQL, &[&id]).await?;
-                        drop(conn);
+                        let row = if checkout {
+                            pool.acquire().await?.query_one(P1_SQL, &[&id]).await?
+                        } else {
+                            pool.query_one(P1_SQL, &[&id]).await?
+                        };
                         sum = checksum::p1(sum, row.get(0)?, row.get(1)?, row.get(2)?);
                     }
                     Ok::<u64, crate::BoxError>(sum)

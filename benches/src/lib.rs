@@ -164,14 +164,17 @@ pub enum Workload {
     /// primary key): the baseline the ORM get is measured against (the peers run exactly as
     /// in `OrmPkGet`).
     OrmPkGetRaw,
-    /// Issue 5: 64 tasks doing primary-key gets through one pool of 4 connections (acquire,
-    /// one SELECT, release per get).
+    /// Issue 5: 64 tasks doing primary-key gets through one pool of 4 connections, with
+    /// each pool's one-shot query API where it has one (hyperdjango's `Pool::query_one`,
+    /// pipelined; sqlx's `fetch_one(&pool)`), else checkout + query (deadpool).
     P1PoolGet,
+    /// P1 with an explicit checkout per get in every pool (acquire, one SELECT, release).
+    P1PoolCheckout,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 14] = [
+    pub const ALL: [Workload; 15] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
         Workload::W2PipelineAtomic,
@@ -186,6 +189,7 @@ impl Workload {
         Workload::OrmPkGet,
         Workload::OrmPkGetRaw,
         Workload::P1PoolGet,
+        Workload::P1PoolCheckout,
     ];
 
     /// A short name: the criterion benchmark id and the table's first column.
@@ -205,6 +209,7 @@ impl Workload {
             Workload::OrmPkGet => "ORM pk get",
             Workload::OrmPkGetRaw => "ORM pk get, hd raw driver",
             Workload::P1PoolGet => "P1 pool pk get, 64 tasks / 4 conns",
+            Workload::P1PoolCheckout => "P1 pool checkout per get",
         }
     }
 
@@ -217,7 +222,8 @@ impl Workload {
             | Workload::W4PgType
             | Workload::OrmPkGet
             | Workload::OrmPkGetRaw
-            | Workload::P1PoolGet => "queries",
+            | Workload::P1PoolGet
+            | Workload::P1PoolCheckout => "queries",
             _ => "rows",
         }
     }

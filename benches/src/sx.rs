@@ -37,6 +37,9 @@ pub fn note(w: Workload) -> Option<&'static str> {
              a ping when a connection is taken from the idle queue); query(..).fetch_one(&pool) \
              per get",
         ),
+        Workload::P1PoolCheckout => {
+            Some("the same PgPool; pool.acquire() + fetch_one(&mut *conn) per get")
+        }
         Workload::OrmFetch | Workload::OrmFetchRaw => {
             Some("raw: sqlx::query(..).fetch_all, Row::try_get per column")
         }
@@ -75,8 +78,8 @@ impl Sx {
 
     /// Runs one iteration of `w`.
     pub async fn run(&mut self, w: Workload, data: &W5Data) -> Result<Outcome> {
-        if w == Workload::P1PoolGet {
-            return self.p1().await;
+        if matches!(w, Workload::P1PoolGet | Workload::P1PoolCheckout) {
+            return self.p1(w == Workload::P1PoolCheckout).await;
         }
         let conn = &mut self.conn;
         match w {
@@ -240,7 +243,7 @@ impl Sx {
             Workload::W2PipelineAtomic => {
                 Err("no pipeline with one Sync for the batch in sqlx".into())
             }
-            Workload::P1PoolGet => unreachable!("handled above"),
+            Workload::P1PoolGet | Workload::P1PoolCheckout => unreachable!("handled above"),
             Workload::W6ArraysBytea => {
                 let rows = sqlx::query(W6_SQL).fetch_all(&mut *conn).await?;
                 let mut sum = 0;
@@ -259,7 +262,8 @@ impl Sx {
 }
 
 impl Sx {
-    async fn p1(&mut self) -> Result<Outcome> {
+    /// P1, with `fetch_one(&pool)` or with an explicit checkout per get.
+    async fn p1(&mut self, checkout: bool) -> Result<Outcome> {
         let pool = match &self.pool {
             Some(p) => p.clone(),
             None => {
@@ -277,7 +281,12 @@ impl Sx {
                     let mut sum = 0;
                     for k in 0..P1_GETS {
                         let id = crate::p1_id(t, k);
-                        let row = sqlx::query(P1_SQL).bind(id).fetch_one(&pool).await?;
+                        let row = if checkout {
+                            let mut conn = pool.acquire().await?;
+                            sqlx::query(P1_SQL).bind(id).fetch_one(&mut *conn).await?
+                        } else {
+                            sqlx::query(P1_SQL).bind(id).fetch_one(&pool).await?
+                        };
                         sum = checksum::p1(sum, row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                     }
                     Ok::<u64, crate::BoxError>(sum)

@@ -29,6 +29,7 @@ pub fn note(w: Workload) -> Option<&'static str> {
             "deadpool-postgres 0.14 over tokio-postgres, max_size 4, RecyclingMethod::Fast (its \
              default); get + prepare_cached + query_one per get",
         ),
+        Workload::P1PoolCheckout => Some("as in P1 pool pk get"),
         Workload::OrmFetch | Workload::OrmFetchRaw => {
             Some("raw: the prepared SELECT, Row::try_get per column")
         }
@@ -240,7 +241,7 @@ impl Tp {
             Workload::W2PipelineAtomic => {
                 Err("no pipeline with one Sync for the batch in tokio-postgres".into())
             }
-            Workload::P1PoolGet => self.p1().await,
+            Workload::P1PoolGet | Workload::P1PoolCheckout => self.p1().await,
             Workload::W6ArraysBytea => {
                 let rows = self.client.query(&self.w6, &[]).await?;
                 let mut sum = 0;

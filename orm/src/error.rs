@@ -48,6 +48,14 @@ pub enum Error {
     /// `full_clean` (or `save` of an instance that fails its validators) found errors,
     /// collected per field.
     Validation(ValidationErrors),
+    /// A versioned instance (the `Versioned` mixin) was saved after someone else changed its
+    /// row: nothing was written.
+    Conflict {
+        /// The model's name.
+        model: &'static str,
+        /// What happened.
+        message: String,
+    },
     /// The API was used in a way that cannot work (an unsaved instance deleted, ...).
     Usage(String),
     /// No database is registered under this alias (and, for `default`, `HYPER_DATABASE_URL`
@@ -143,6 +151,7 @@ impl fmt::Display for Error {
             } => write!(f, "{model}.{field}: {message}"),
             Error::Validation(e) => write!(f, "validation failed: {e}"),
             Error::Usage(m) => f.write_str(m),
+            Error::Conflict { model, message } => write!(f, "{model}: conflict: {message}"),
             Error::UnknownDatabase(a) => write!(f, "no database is registered as {a:?}"),
             Error::Driver(e) => e.fmt(f),
             Error::Pool(e) => e.fmt(f),

@@ -411,8 +411,47 @@ pub struct FieldOptions {
     pub max_length: Option<usize>,
     /// Whether there is a default.
     pub has_default: bool,
+    /// A mixin role: the soft-delete timestamp, the owner, or the version counter.
+    pub role: Option<FieldRole>,
     /// Mistakes in the declaration (an invalid regex), reported when the model is used.
     pub errors: Vec<String>,
+}
+
+/// The part a field plays in a mixin (see [`crate::mixins`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRole {
+    /// When the row was soft-deleted (NULL: not deleted). `Field::new().soft_delete()`.
+    SoftDelete,
+    /// The owner the row belongs to. `Field::new().owner()`.
+    Owner,
+    /// The optimistic-locking version counter. `Field::new().version()`.
+    Version,
+}
+
+/// Integer types that can hold an owner's id (for [`Field::owner`]).
+pub trait OwnerId: FieldType {
+    /// The value for owner `id`.
+    fn from_owner(id: i64) -> Self;
+    /// Whether no owner is set (NULL or 0).
+    fn owner_unset(&self) -> bool;
+}
+
+impl OwnerId for i64 {
+    fn from_owner(id: i64) -> Self {
+        id
+    }
+    fn owner_unset(&self) -> bool {
+        *self == 0
+    }
+}
+
+impl OwnerId for Option<i64> {
+    fn from_owner(id: i64) -> Self {
+        Some(id)
+    }
+    fn owner_unset(&self) -> bool {
+        self.is_none_or(|v| v == 0)
+    }
 }
 
 /// The declaration of a field: `Field::new().primary_key()`, `Field::new().max_length(200)`,
@@ -430,6 +469,10 @@ pub struct Field<T: FieldType> {
     pub(crate) opts: FieldOptions,
     pub(crate) default: Option<Arc<dyn Fn() -> T + Send + Sync>>,
     pub(crate) now: Option<fn() -> T>,
+    /// The value a mixin role sets before a save: (adding, current value) -> new value.
+    pub(crate) role_pre_save: Option<fn(bool, &T) -> Option<T>>,
+    /// "Now" as a parameter (soft delete).
+    pub(crate) now_param: Option<fn() -> crate::expr::Param>,
     pub(crate) validators: Vec<Validator<T::Base>>,
     pub(crate) choices: Vec<(T::Base, String)>,
     pub(crate) choice_sql: Option<Vec<String>>,
@@ -441,6 +484,8 @@ impl<T: FieldType> Clone for Field<T> {
             opts: self.opts.clone(),
             default: self.default.clone(),
             now: self.now,
+            role_pre_save: self.role_pre_save,
+            now_param: self.now_param,
             validators: self.validators.clone(),
             choices: self.choices.clone(),
             choice_sql: self.choice_sql.clone(),
@@ -466,6 +511,8 @@ impl<T: FieldType> Field<T> {
             opts: FieldOptions::default(),
             default: None,
             now: None,
+            role_pre_save: None,
+            now_param: None,
             validators: Vec::new(),
             choices: Vec::new(),
             choice_sql: None,
@@ -689,9 +736,12 @@ impl<T: FieldType> Field<T> {
     }
 
     /// The value this field gets just before a save: now for auto_now (always) and
-    /// auto_now_add (on insert).
+    /// auto_now_add (on insert); the current owner or the first version on insert.
     #[doc(hidden)]
-    pub fn __pre_save(&self, adding: bool) -> Option<T> {
+    pub fn __pre_save(&self, adding: bool, current: &T) -> Option<T> {
+        if let Some(role) = self.role_pre_save {
+            return role(adding, current);
+        }
         let now = self.now?;
         if self.opts.auto_now || (adding && self.opts.auto_now_add) {
             Some(now())
@@ -1016,6 +1066,65 @@ where
         self.now = Some(|| T::from_base(T::Base::now()));
         self
     }
+
+    /// The soft-delete timestamp (the `SoftDelete` mixin): an instance's `delete` sets it
+    /// to now instead of deleting the row, `restore` clears it, and default queries skip
+    /// rows where it is set (`unscoped()` includes them). The field must be an `Option`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "chrono")] {
+    /// use hyperdjango_orm::field::FieldRole;
+    /// let f = hyperdjango_orm::Field::<Option<chrono::DateTime<chrono::Utc>>>::new().soft_delete();
+    /// assert_eq!(f.options().role, Some(FieldRole::SoftDelete));
+    /// # }
+    /// ```
+    pub fn soft_delete(mut self) -> Self {
+        self.opts.role = Some(FieldRole::SoftDelete);
+        self.now_param = Some(|| std::sync::Arc::new(T::from_base(T::Base::now())));
+        self
+    }
+}
+
+impl<T: OwnerId> Field<T> {
+    /// The owner (the `Ownership` mixin): inside [`with_owner`](crate::mixins::with_owner),
+    /// default queries return only that owner's rows, and an instance inserted with no owner
+    /// gets it.
+    ///
+    /// ```
+    /// use hyperdjango_orm::field::FieldRole;
+    /// let f = hyperdjango_orm::Field::<Option<i64>>::new().owner();
+    /// assert_eq!(f.options().role, Some(FieldRole::Owner));
+    /// ```
+    pub fn owner(mut self) -> Self {
+        self.opts.role = Some(FieldRole::Owner);
+        self.opts.index = true;
+        self.role_pre_save = Some(|adding, current: &T| {
+            if adding && current.owner_unset() {
+                crate::mixins::current_owner().map(T::from_owner)
+            } else {
+                None
+            }
+        });
+        self
+    }
+}
+
+impl Field<i64> {
+    /// The version counter (the `Versioned` mixin): 1 on insert; each save of an instance
+    /// updates only if the row still has the version the instance read, and increments it;
+    /// a stale instance gets [`Error::Conflict`](crate::Error::Conflict) and overwrites
+    /// nothing.
+    ///
+    /// ```
+    /// use hyperdjango_orm::field::FieldRole;
+    /// let f = hyperdjango_orm::Field::<i64>::new().version();
+    /// assert_eq!(f.options().role, Some(FieldRole::Version));
+    /// ```
+    pub fn version(mut self) -> Self {
+        self.opts.role = Some(FieldRole::Version);
+        self.role_pre_save = Some(|adding, current: &i64| (adding && *current == 0).then_some(1));
+        self
+    }
 }
 
 /// A field's metadata at run time, without its Rust type.
@@ -1052,6 +1161,8 @@ pub struct FieldMeta {
     pub rust_type: &'static str,
     /// The CHECK expressions from the validators (`{col}` for the column).
     pub(crate) checks: Vec<String>,
+    /// "Now" for this field's type, as a parameter (soft-delete fields).
+    pub(crate) now_param: Option<fn() -> crate::expr::Param>,
     /// The typed `Field<T>`.
     typed: Box<dyn Any + Send + Sync>,
 }
@@ -1082,6 +1193,7 @@ impl FieldMeta {
             options: field.opts.clone(),
             rust_type: std::any::type_name::<T>(),
             checks: field.check_sql(),
+            now_param: field.now_param,
             typed: Box::new(field),
         }
     }

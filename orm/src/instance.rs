@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::expr::Param;
 use crate::model::Model;
 use crate::query::write::is_null;
+use crate::signals::{self, DeleteEvent, SaveEvent, SignalKind};
 
 /// Options of `save_with`.
 ///
@@ -90,11 +91,41 @@ pub async fn save<M: Model>(m: &mut M, opts: SaveOptions) -> Result<()> {
     let insert = opts.force_insert
         || unset
         || (m.state().adding && !opts.force_update && opts.update_fields.is_none());
+    if !signals::has_receivers::<M>(true) {
+        save_rows(m, &alias, &opts, insert).await?;
+        return Ok(());
+    }
+    // Receivers and the write succeed or fail together.
+    let event = SaveEvent {
+        created: insert,
+        using: alias.clone(),
+        update_fields: opts.update_fields.clone(),
+    };
+    // Boxed: the rare path must not make every save's future larger.
+    Box::pin(crate::transaction::atomic_using(Some(&alias), async {
+        signals::send_pre_save(m, &event).await?;
+        let created = save_rows(m, &alias, &opts, insert).await?;
+        let event = SaveEvent { created, ..event };
+        signals::send_post_save(m, &event).await
+    }))
+    .await
+}
+
+/// The writes of a save: INSERT, or UPDATE (falling back to INSERT when no row matched and
+/// nothing forbids it). Returns whether a row was inserted.
+async fn save_rows<M: Model>(
+    m: &mut M,
+    alias: &Arc<str>,
+    opts: &SaveOptions,
+    insert: bool,
+) -> Result<bool> {
+    let meta = M::meta();
     m.__pre_save(insert);
+    let mut inserted = insert;
     if insert {
-        insert_row(m, &alias).await?;
+        insert_row(m, alias).await?;
     } else {
-        let n = update_row(m, &alias, opts.update_fields.as_deref()).await?;
+        let n = update_row(m, alias, opts.update_fields.as_deref()).await?;
         if n == 0 {
             if opts.force_update {
                 return Err(Error::Usage(format!(
@@ -108,13 +139,14 @@ pub async fn save<M: Model>(m: &mut M, opts: SaveOptions) -> Result<()> {
                     meta.name
                 )));
             }
-            insert_row(m, &alias).await?;
+            insert_row(m, alias).await?;
+            inserted = true;
         }
     }
     let st = m.state_mut();
     st.adding = false;
-    st.db = Some(alias);
-    Ok(())
+    st.db = Some(alias.clone());
+    Ok(inserted)
 }
 
 async fn insert_row<M: Model>(m: &mut M, alias: &Arc<str>) -> Result<()> {
@@ -179,34 +211,53 @@ fn not_null_error(meta: &crate::ModelMeta, e: Error) -> Error {
     e
 }
 
-async fn update_row<M: Model>(m: &M, alias: &Arc<str>, fields: Option<&[String]>) -> Result<u64> {
+async fn update_row<M: Model>(
+    m: &mut M,
+    alias: &Arc<str>,
+    fields: Option<&[String]>,
+) -> Result<u64> {
     let meta = M::meta();
+    let version = meta.version;
     let make = |cols: &[usize]| {
-        let sets: Vec<String> = cols
+        let mut sets: Vec<String> = cols
             .iter()
             .enumerate()
             .map(|(k, &i)| format!("{} = ${}", quote(meta.fields[i].column), k + 1))
             .collect();
-        format!(
-            "UPDATE {} SET {} WHERE {} = ${}",
-            meta.qtable(),
-            sets.join(", "),
-            quote(meta.pk().column),
-            cols.len() + 1
-        )
+        let pk = quote(meta.pk().column);
+        let n = cols.len();
+        match version {
+            None => format!(
+                "UPDATE {} SET {} WHERE {pk} = ${}",
+                meta.qtable(),
+                sets.join(", "),
+                n + 1
+            ),
+            Some(v) => {
+                let col = quote(meta.fields[v].column);
+                sets.push(format!("{col} = {col} + 1"));
+                format!(
+                    "UPDATE {} SET {} WHERE {pk} = ${} AND {col} = ${} RETURNING {col}",
+                    meta.qtable(),
+                    sets.join(", "),
+                    n + 1,
+                    n + 2
+                )
+            }
+        }
     };
     let cols: Vec<usize> = match fields {
         Some(names) => names
             .iter()
             .filter_map(|n| meta.field(n))
             .map(|f| f.index)
-            .filter(|&i| i != meta.pk_index)
+            .filter(|&i| i != meta.pk_index && Some(i) != version)
             .collect(),
         None => (0..meta.fields.len())
-            .filter(|&i| i != meta.pk_index)
+            .filter(|&i| i != meta.pk_index && Some(i) != version)
             .collect(),
     };
-    if cols.is_empty() {
+    if cols.is_empty() && version.is_none() {
         return Ok(1);
     }
     let owned;
@@ -221,15 +272,64 @@ async fn update_row<M: Model>(m: &M, alias: &Arc<str>, fields: Option<&[String]>
     if let Some(pk) = m.__field_ref(meta.pk_index) {
         refs.push(pk);
     }
+    let Some(v) = version else {
+        let mut conn = db::connection(alias).await?;
+        return conn
+            .get()
+            .execute(sql, &refs)
+            .await
+            .map_err(|e| not_null_error(meta, e.into()));
+    };
+    if let Some(current) = m.__field_ref(v) {
+        refs.push(current);
+    }
     let mut conn = db::connection(alias).await?;
-    conn.get()
-        .execute(sql, &refs)
+    let row = conn
+        .get()
+        .query_opt(sql, &refs)
         .await
-        .map_err(|e| not_null_error(meta, e.into()))
+        .map_err(|e| not_null_error(meta, e.into()))?;
+    drop(refs);
+    let Some(row) = row else {
+        // Stale, or gone? Only a missing row may be inserted by the caller.
+        let exists = format!(
+            "SELECT 1 FROM {} WHERE {} = $1",
+            meta.qtable(),
+            quote(meta.pk().column)
+        );
+        let pk: Vec<&(dyn ToSql + Sync)> = m.__field_ref(meta.pk_index).into_iter().collect();
+        if conn.get().query_opt(exists.as_str(), &pk).await?.is_some() {
+            return Err(Error::Conflict {
+                model: meta.name,
+                message: format!(
+                    "the row was changed since this instance read it (its {} is stale); nothing was saved: reload it with refresh_from_db and apply the change again",
+                    meta.fields[v].name
+                ),
+            });
+        }
+        return Ok(0);
+    };
+    drop(conn);
+    m.__set_field(v, &row, 0)?;
+    Ok(1)
 }
 
-/// Deletes `m`'s row: `(total, per model)`.
+/// Deletes `m`'s row: `(total, per model)`. On a soft-delete model ([`crate::mixins`]) the
+/// row is marked deleted instead, and the instance keeps its key.
 pub async fn delete<M: Model>(m: &mut M) -> Result<(u64, BTreeMap<&'static str, u64>)> {
+    delete_with(m, M::meta().soft_delete).await
+}
+
+/// Deletes `m`'s row for good, also on a soft-delete model.
+pub async fn hard_delete<M: Model>(m: &mut M) -> Result<(u64, BTreeMap<&'static str, u64>)> {
+    delete_with(m, None).await
+}
+
+/// A DELETE (or, with `soft`, an UPDATE of that soft-delete field to now), with signals.
+async fn delete_with<M: Model>(
+    m: &mut M,
+    soft: Option<usize>,
+) -> Result<(u64, BTreeMap<&'static str, u64>)> {
     let meta = M::meta();
     meta.check()?;
     if pk_unset(m) {
@@ -239,30 +339,115 @@ pub async fn delete<M: Model>(m: &mut M) -> Result<(u64, BTreeMap<&'static str, 
             meta.pk().name
         )));
     }
-    let sql = meta.sql.delete_pk.get_or_init(|| {
-        format!(
-            "DELETE FROM {} WHERE {} = $1",
-            meta.qtable(),
-            quote(meta.pk().column)
-        )
-    });
     let alias = alias_of(m, None);
+    let n = if signals::has_receivers::<M>(false) {
+        let event = DeleteEvent {
+            using: alias.clone(),
+        };
+        Box::pin(crate::transaction::atomic_using(Some(&alias), async {
+            signals::send_delete(m, SignalKind::PreDelete, &event).await?;
+            let n = delete_statement(m, &alias, soft).await?;
+            signals::send_delete(m, SignalKind::PostDelete, &event).await?;
+            Ok::<_, Error>(n)
+        }))
+        .await?
+    } else {
+        delete_statement(m, &alias, soft).await?
+    };
+    if soft.is_none() {
+        // As Django sets the pk to None: a later save inserts a new row with a new key.
+        if meta.pk().auto {
+            m.__reset_field(meta.pk_index);
+        }
+        m.state_mut().adding = true;
+    }
+    Ok((n, BTreeMap::from([(meta.name, n)])))
+}
+
+async fn delete_statement<M: Model>(
+    m: &mut M,
+    alias: &Arc<str>,
+    soft: Option<usize>,
+) -> Result<u64> {
+    let meta = M::meta();
     let pk: Param = m
         .__field_param(meta.pk_index)
         .ok_or_else(|| Error::Usage("no primary key".into()))?;
-    let c = Compiled {
-        sql: sql.as_str().into(),
-        params: vec![pk],
-        regex_fields: Vec::new(),
-        model: meta.name,
+    let Some(field) = soft else {
+        let sql = meta.sql.delete_pk.get_or_init(|| {
+            format!(
+                "DELETE FROM {} WHERE {} = $1",
+                meta.qtable(),
+                quote(meta.pk().column)
+            )
+        });
+        let c = Compiled {
+            sql: sql.as_str().into(),
+            params: vec![pk],
+            regex_fields: Vec::new(),
+            model: meta.name,
+        };
+        return run_execute(alias, &c).await;
     };
-    let n = run_execute(&alias, &c).await?;
-    // As Django sets the pk to None: a later save inserts a new row with a new key.
-    if meta.pk().auto {
-        m.__reset_field(meta.pk_index);
+    let now = crate::mixins::soft_delete_now(meta, field)?;
+    set_soft_delete(m, alias, field, Some(now)).await
+}
+
+/// Sets (or, with `None`, clears) the soft-delete field of `m`'s row and of `m`.
+async fn set_soft_delete<M: Model>(
+    m: &mut M,
+    alias: &Arc<str>,
+    field: usize,
+    value: Option<Param>,
+) -> Result<u64> {
+    let meta = M::meta();
+    let col = quote(meta.fields[field].column);
+    let sql = format!(
+        "UPDATE {} SET {col} = $1 WHERE {} = $2 RETURNING {col}",
+        meta.qtable(),
+        quote(meta.pk().column)
+    );
+    let null: Option<i32> = None;
+    let value: &(dyn ToSql + Sync) = match &value {
+        Some(v) => v.as_ref() as &(dyn ToSql + Sync),
+        None => &null,
+    };
+    let pk = m
+        .__field_ref(meta.pk_index)
+        .ok_or_else(|| Error::Usage("no primary key".into()))?;
+    let mut conn = db::connection(alias).await?;
+    let row = conn.get().query_opt(sql.as_str(), &[value, pk]).await?;
+    drop(conn);
+    match row {
+        Some(row) => {
+            m.__set_field(field, &row, 0)?;
+            Ok(1)
+        }
+        None => Ok(0),
     }
-    m.state_mut().adding = true;
-    Ok((n, BTreeMap::from([(meta.name, n)])))
+}
+
+/// Clears the soft-delete field of `m` and its row (`restore`).
+pub async fn restore<M: Model>(m: &mut M) -> Result<()> {
+    let meta = M::meta();
+    meta.check()?;
+    let Some(field) = meta.soft_delete else {
+        return Err(Error::Usage(format!(
+            "{} has no soft-delete field: nothing to restore (declare one with Field::new().soft_delete() or #[mixins(SoftDelete)])",
+            meta.name
+        )));
+    };
+    if pk_unset(m) {
+        return Err(Error::Usage(format!(
+            "{}: cannot restore an unsaved instance",
+            meta.name
+        )));
+    }
+    let alias = alias_of(m, None);
+    match set_soft_delete(m, &alias, field, None).await? {
+        0 => Err(Error::DoesNotExist { model: meta.name }),
+        _ => Ok(()),
+    }
 }
 
 /// Reloads `m` (all fields, or the named ones) from the database.

@@ -49,8 +49,10 @@ pub mod field;
 pub mod instance;
 pub mod lookup;
 mod macros;
+pub mod mixins;
 pub mod model;
 pub mod query;
+pub mod signals;
 pub mod transaction;
 pub mod validate;
 

@@ -63,20 +63,66 @@
 /// ```
 #[macro_export]
 macro_rules! model {
-    // Sort the attributes: table, meta, and the rest (kept for the struct).
-    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] #[table = $t:literal] $($rest:tt)*) => {
-        $crate::model!(@split [$($keep)*] [$t] [$($meta)*] $($rest)*);
+    // Sort the attributes: table, meta, mixins, and the rest (kept for the struct).
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] #[table = $t:literal] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)*] [$t] [$($meta)*] [$($mx)*] $($rest)*);
     };
-    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] #[meta = $m:expr] $($rest:tt)*) => {
-        $crate::model!(@split [$($keep)*] [$($table)*] [$m] $($rest)*);
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] #[meta = $m:expr] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)*] [$($table)*] [$m] [$($mx)*] $($rest)*);
     };
-    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] #[$($a:tt)*] $($rest:tt)*) => {
-        $crate::model!(@split [$($keep)* #[$($a)*]] [$($table)*] [$($meta)*] $($rest)*);
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] #[mixins($($m:ident),* $(,)?)] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)*] [$($table)*] [$($meta)*] [$($mx)* $($m)*] $($rest)*);
     };
-    (@split [$($keep:tt)*] [] [$($meta:tt)*] $vis:vis struct $($rest:tt)*) => {
+    (@split [$($keep:tt)*] [$($table:tt)*] [$($meta:tt)*] [$($mx:tt)*] #[$($a:tt)*] $($rest:tt)*) => {
+        $crate::model!(@split [$($keep)* #[$($a)*]] [$($table)*] [$($meta)*] [$($mx)*] $($rest)*);
+    };
+    (@split [$($keep:tt)*] [] [$($meta:tt)*] [$($mx:tt)*] $vis:vis struct $($rest:tt)*) => {
         ::core::compile_error!("model! needs #[table = \"table_name\"] before the struct");
     };
-    (@split [$($keep:tt)*] [$table:literal] [$($meta:expr)?] $vis:vis struct $name:ident {
+    // Normalise the fields (each followed by a comma), then add the mixins' fields.
+    (@split [$($keep:tt)*] [$table:literal] [$($meta:tt)*] [$($mx:tt)*] $vis:vis struct $name:ident {
+        $(
+            $(#[$fattr:meta])*
+            $fvis:vis $field:ident : $ty:ty $(= $opts:expr)?
+        ),+ $(,)?
+    }) => {
+        $crate::model!(@mix [$($keep)*] [$table] [$($meta)*] [$($mx)*] $vis struct $name {
+            $( $(#[$fattr])* $fvis $field : $ty $(= $opts)? , )+
+        });
+    };
+    (@mix $k:tt $t:tt $m:tt [Timestamp $($mx:tt)*] $vis:vis struct $name:ident { $($f:tt)* }) => {
+        $crate::model!(@mix $k $t $m [$($mx)*] $vis struct $name { $($f)*
+            /// When the row was inserted (the Timestamp mixin).
+            pub created_at: $crate::mixins::Moment = $crate::Field::new().auto_now_add(),
+            /// When the row was last saved (the Timestamp mixin).
+            pub updated_at: $crate::mixins::Moment = $crate::Field::new().auto_now(),
+        });
+    };
+    (@mix $k:tt $t:tt $m:tt [SoftDelete $($mx:tt)*] $vis:vis struct $name:ident { $($f:tt)* }) => {
+        $crate::model!(@mix $k $t $m [$($mx)*] $vis struct $name { $($f)*
+            /// When the row was soft-deleted; `None` while it is live (the SoftDelete mixin).
+            pub deleted_at: $crate::mixins::Moment = $crate::Field::new().soft_delete(),
+        });
+    };
+    (@mix $k:tt $t:tt $m:tt [Ownership $($mx:tt)*] $vis:vis struct $name:ident { $($f:tt)* }) => {
+        $crate::model!(@mix $k $t $m [$($mx)*] $vis struct $name { $($f)*
+            /// The owner of the row (the Ownership mixin).
+            pub owner_id: ::core::option::Option<i64> = $crate::Field::new().owner(),
+        });
+    };
+    (@mix $k:tt $t:tt $m:tt [Versioned $($mx:tt)*] $vis:vis struct $name:ident { $($f:tt)* }) => {
+        $crate::model!(@mix $k $t $m [$($mx)*] $vis struct $name { $($f)*
+            /// The optimistic-locking version (the Versioned mixin).
+            pub version: i64 = $crate::Field::new().version(),
+        });
+    };
+    (@mix $k:tt $t:tt $m:tt [$other:ident $($mx:tt)*] $vis:vis struct $name:ident { $($f:tt)* }) => {
+        ::core::compile_error!(::core::concat!(
+            "unknown mixin `", ::core::stringify!($other),
+            "` (known: Timestamp, SoftDelete, Ownership, Versioned)"
+        ));
+    };
+    (@mix [$($keep:tt)*] [$table:literal] [$($meta:expr)?] [] $vis:vis struct $name:ident {
         $(
             $(#[$fattr:meta])*
             $fvis:vis $field:ident : $ty:ty $(= $opts:expr)?
@@ -117,9 +163,20 @@ macro_rules! model {
                 $crate::instance::save(self, options).await
             }
 
-            /// Deletes the row; returns the total and the count per model.
+            /// Deletes the row (on a soft-delete model: marks it deleted); returns the total
+            /// and the count per model.
             pub async fn delete(&mut self) -> $crate::Result<(u64, ::std::collections::BTreeMap<&'static str, u64>)> {
                 $crate::instance::delete(self).await
+            }
+
+            /// Deletes the row for good, also on a soft-delete model.
+            pub async fn hard_delete(&mut self) -> $crate::Result<(u64, ::std::collections::BTreeMap<&'static str, u64>)> {
+                $crate::instance::hard_delete(self).await
+            }
+
+            /// Clears the soft-delete mark (an error on a model without one).
+            pub async fn restore(&mut self) -> $crate::Result<()> {
+                $crate::instance::restore(self).await
             }
 
             /// Reloads every field (deferred ones included) from the database.
@@ -267,7 +324,7 @@ macro_rules! model {
                 let meta = <$name as $crate::Model>::meta();
                 let mut k = 0usize;
                 $(
-                    if let ::core::option::Option::Some(v) = meta.fields[k].typed::<$ty>().and_then(|f| f.__pre_save(adding)) {
+                    if let ::core::option::Option::Some(v) = meta.fields[k].typed::<$ty>().and_then(|f| f.__pre_save(adding, &self.$field)) {
                         self.$field = v;
                     }
                     k += 1;
@@ -299,6 +356,6 @@ macro_rules! model {
     (@meta $e:expr) => { $e };
     // The entry point.
     ($($input:tt)+) => {
-        $crate::model!(@split [] [] [] $($input)+);
+        $crate::model!(@split [] [] [] [] $($input)+);
     };
 }

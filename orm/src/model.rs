@@ -288,6 +288,12 @@ pub struct ModelMeta {
     /// The human-readable plural (default: `verbose_name` + "s").
     pub verbose_name_plural: String,
     pub(crate) clean: Option<AnyHook>,
+    /// The soft-delete field's index ([`crate::mixins`]).
+    pub soft_delete: Option<usize>,
+    /// The owner field's index.
+    pub owner: Option<usize>,
+    /// The version field's index.
+    pub version: Option<usize>,
     /// Mistakes in the declaration, as (field, message).
     errors: Vec<(String, String)>,
     /// Statements compiled once per model.
@@ -390,6 +396,30 @@ impl ModelMeta {
                 errors.push((g.clone(), "Meta.get_latest_by names no such field".into()));
             }
         }
+        let role = |r: crate::field::FieldRole, errors: &mut Vec<(String, String)>| {
+            let found: Vec<&FieldMeta> = fields
+                .iter()
+                .filter(|f| f.options.role == Some(r))
+                .collect();
+            if found.len() > 1 {
+                errors.push((
+                    found[1].name.to_string(),
+                    format!("a model has at most one {r:?} field"),
+                ));
+            }
+            found.first().map(|f| f.index)
+        };
+        let soft_delete = role(crate::field::FieldRole::SoftDelete, &mut errors);
+        let owner = role(crate::field::FieldRole::Owner, &mut errors);
+        let version = role(crate::field::FieldRole::Version, &mut errors);
+        if let Some(f) = soft_delete.map(|i| &fields[i]) {
+            if !f.nullable {
+                errors.push((
+                    f.name.to_string(),
+                    "a soft_delete field must be an Option (NULL: not deleted)".into(),
+                ));
+            }
+        }
         let verbose_name = meta.verbose_name.unwrap_or_else(|| name.to_lowercase());
         let all_map = (0..fields.len()).map(Some).collect();
         ModelMeta {
@@ -406,6 +436,9 @@ impl ModelMeta {
                 .unwrap_or_else(|| format!("{verbose_name}s")),
             verbose_name,
             clean: meta.clean.map(|c| Box::new(c) as AnyHook),
+            soft_delete,
+            owner,
+            version,
             errors,
             sql: SqlCache::default(),
             all_map,

@@ -25,6 +25,7 @@
 pub mod config;
 mod conn;
 mod db_error;
+pub mod encoded;
 mod error;
 pub mod proto;
 mod row;
@@ -44,6 +45,7 @@ pub use conn::{
     quote_identifier,
 };
 pub use db_error::{DbError, ErrorPosition, Severity};
+pub use encoded::{EncodedParam, EncodedParams};
 pub use error::{Error, Result};
 pub use proto::backend::{Notification, TransactionStatus};
 pub use row::{Column, Row, RowIndex, SimpleQueryMessage, SimpleQueryRow};

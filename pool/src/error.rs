@@ -20,8 +20,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// use std::time::Duration;
 /// use hyperdjango_pool::Error;
 ///
-/// let e = Error::Exhausted { waited: Duration::from_millis(250), max_size: 4, in_use: 4 };
+/// let e = Error::Exhausted { waited: Duration::from_millis(250), max_size: 4, in_use: 4, opening: 0 };
 /// assert_eq!(e.to_string(), "pool exhausted after 250 ms (size 4, in use 4)");
+/// // Connections still being opened (a slow server) are named:
+/// let e = Error::Exhausted { waited: Duration::from_millis(250), max_size: 4, in_use: 1, opening: 3 };
+/// assert_eq!(e.to_string(), "pool exhausted after 250 ms (size 4, in use 1, opening 3)");
 /// assert!(e.is_timeout());
 /// ```
 #[derive(Debug)]
@@ -42,6 +45,8 @@ pub enum Error {
         max_size: usize,
         /// How many connections were in use (checked out, or being cleaned up) then.
         in_use: usize,
+        /// How many connections were still being opened then (shown when not 0).
+        opening: usize,
     },
     /// A query ran longer than the query timeout (`HYPERDJANGO_QUERY_TIMEOUT`); it was
     /// cancelled on the server.
@@ -132,11 +137,18 @@ impl fmt::Display for Error {
                 waited,
                 max_size,
                 in_use,
-            } => write!(
-                f,
-                "pool exhausted after {} ms (size {max_size}, in use {in_use})",
-                waited.as_millis()
-            ),
+                opening,
+            } => {
+                write!(
+                    f,
+                    "pool exhausted after {} ms (size {max_size}, in use {in_use}",
+                    waited.as_millis()
+                )?;
+                if *opening > 0 {
+                    write!(f, ", opening {opening}")?;
+                }
+                f.write_str(")")
+            }
             Error::QueryTimeout { limit, discarded } => {
                 write!(
                     f,

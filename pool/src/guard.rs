@@ -138,6 +138,22 @@ impl PooledConnection {
         }
     }
 
+    /// Before a batch of `n` commands: like [`PooledConnection::begin_command`], counting
+    /// `n` queries for rotation.
+    pub(crate) fn begin_commands(&mut self, n: usize) -> Result<&mut Live> {
+        let live = self.begin_command()?;
+        live.queries += n.saturating_sub(1) as u64;
+        Ok(live)
+    }
+
+    /// Whether the connection reached its query count or lifetime (it is rotated when
+    /// given back).
+    pub(crate) fn rotation_due(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|l| l.expired(&self.shared.config, std::time::Instant::now()))
+    }
+
     /// Turns a command's result into the caller's: the driver's query timeout becomes
     /// [`Error::QueryTimeout`], saying whether the connection survived it.
     pub(crate) fn settle<T>(&mut self, result: hyperdjango_pgwire::Result<T>) -> Result<T> {

@@ -6,6 +6,10 @@
 //! setting overrides a `HYPERDJANGO_*` environment variable (see [`config`] for the
 //! table).
 //!
+//! - **Pipelined one-shot queries.** [`Pool::query`], [`Pool::query_one`],
+//!   [`Pool::query_opt`] and [`Pool::execute`] need no checkout: concurrent calls from many
+//!   tasks are sent over a few connections as pipelines, a Sync per query, so each one still
+//!   commits or fails alone (see [`Pool::query`]).
 //! - **Fair acquire.** Waiters are served in FIFO order, with a timeout that says
 //!   `pool exhausted after N ms (size S, in use S)`.
 //! - **Clean returns.** A connection comes back idle: inside a transaction it is rolled
@@ -49,6 +53,7 @@ mod hooks;
 mod listener;
 mod live;
 mod metrics;
+mod pipelined;
 mod pool;
 mod transaction;
 

@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub(crate) acquires: AtomicU64,
     pub(crate) acquire_timeouts: AtomicU64,
     pub(crate) query_timeouts: AtomicU64,
+    pub(crate) pipelined_queries: AtomicU64,
+    pub(crate) pipelined_batches: AtomicU64,
     wait: [AtomicU64; BUCKETS],
     wait_max_us: AtomicU64,
 }
@@ -32,6 +34,8 @@ impl Default for Counters {
             acquires: AtomicU64::new(0),
             acquire_timeouts: AtomicU64::new(0),
             query_timeouts: AtomicU64::new(0),
+            pipelined_queries: AtomicU64::new(0),
+            pipelined_batches: AtomicU64::new(0),
             wait: std::array::from_fn(|_| AtomicU64::new(0)),
             wait_max_us: AtomicU64::new(0),
         }
@@ -107,6 +111,8 @@ impl Counters {
             acquires: self.acquires.load(Relaxed),
             acquire_timeouts: self.acquire_timeouts.load(Relaxed),
             query_timeouts: self.query_timeouts.load(Relaxed),
+            pipelined_queries: self.pipelined_queries.load(Relaxed),
+            pipelined_batches: self.pipelined_batches.load(Relaxed),
             acquire_wait: self.percentiles(),
         }
     }
@@ -187,6 +193,12 @@ pub struct Metrics {
     pub acquire_timeouts: u64,
     /// Queries cancelled by the query timeout.
     pub query_timeouts: u64,
+    /// Queries sent through the pipelined one-shot methods ([`Pool::query`](crate::Pool::query)
+    /// and friends).
+    pub pipelined_queries: u64,
+    /// The pipelines they were sent in: `pipelined_queries / pipelined_batches` is the
+    /// average batch size.
+    pub pipelined_batches: u64,
     /// How long successful acquires waited.
     pub acquire_wait: WaitPercentiles,
 }

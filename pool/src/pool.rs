@@ -36,6 +36,7 @@ use crate::hooks::Hooks;
 use crate::listener::Listener;
 use crate::live::Live;
 use crate::metrics::{Counters, Metrics, Status, bump};
+use crate::pipelined::Dispatch;
 
 /// A queued `acquire`.
 struct Waiter {
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) hooks: Hooks,
     pub(crate) counters: Counters,
     pub(crate) runtime: Handle,
+    /// The queue of one-shot pipelined queries ([`Pool::query`] and friends).
+    pub(crate) dispatch: Dispatch,
     state: Mutex<State>,
 }
 
@@ -80,7 +83,7 @@ pub(crate) struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct Pool {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -126,6 +129,11 @@ impl Drop for Opening {
 }
 
 impl Shared {
+    /// Whether callers of `acquire` are queued.
+    pub(crate) fn has_waiters(&self) -> bool {
+        !self.lock().waiters.is_empty()
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent counters (no code that can panic
         // runs under it), so a poisoned lock is still usable.
@@ -396,6 +404,7 @@ impl Pool {
             hooks,
             counters: Counters::default(),
             runtime: runtime.clone(),
+            dispatch: Dispatch::default(),
             state: Mutex::new(State {
                 idle: Vec::new(),
                 waiters: VecDeque::new(),
@@ -486,6 +495,7 @@ impl Pool {
                         waited: start.elapsed(),
                         max_size: shared.config.max_size,
                         in_use: st.open - st.idle.len(),
+                        opening: st.opening,
                     });
                 }
             },

@@ -1095,8 +1095,10 @@ async fn endless_notices_during_a_query_end_at_the_query_timeout() {
     conn.set_notice_handler(move |_| {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     });
+    // Generous: the client reads 16 MiB of notices, which a debug build on a loaded machine
+    // can take long over; the claim is that it ends, with bounded memory.
     let (result, largest) = largest_allocation_during(within(
-        30,
+        120,
         "a query drowned in notices",
         conn.query("SELECT 1", &[]),
     ))
@@ -1106,7 +1108,8 @@ async fn endless_notices_during_a_query_end_at_the_query_timeout() {
     assert!(err.to_string().contains("kept sending"), "{err}");
     assert!(conn.is_closed());
     // An ignored cancel is sent again (a real server ignores one that arrives before the
-    // statement starts): once, then three more times, then the connection is given up.
+    // statement starts): once, then three more times a second apart, then the connection is
+    // given up.
     assert_eq!(cancel_count.load(std::sync::atomic::Ordering::Relaxed), 4);
     assert!(seen.load(std::sync::atomic::Ordering::Relaxed) > 1000);
     // Memory stays bounded: notices are handled one by one, never accumulated.

@@ -623,8 +623,10 @@ fn print_report(
          query (about 600 rows of pg_type, 12 columns, all decoded); W5: 10,000 rows in one \
          transaction, table truncated before each iteration (not timed); W6: 1,000 rows; \
          P1: {P1_TASKS} tasks x {P1_GETS} gets = {} primary-key SELECTs per iteration through \
-         one pool of {P1_CONNS} connections per driver (acquire, query, release per get), \
-         the tasks spawned on the runtime.",
+         one pool of {P1_CONNS} connections per driver, the tasks spawned on the runtime; \
+         \"P1 pool pk get\" uses each pool's one-shot query where it has one (hyperdjango's \
+         pipelined Pool::query_one, sqlx's fetch_one(&pool)), \"P1 pool checkout per get\" \
+         acquires, queries and releases per get in every pool.",
         W3_ROWS,
         P1_TASKS * P1_GETS
     );

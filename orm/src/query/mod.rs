@@ -94,6 +94,8 @@ pub struct Query {
     pub(crate) lock: Option<Lock>,
     pub(crate) combinator: Option<Combinator>,
     pub(crate) errors: Vec<Arc<crate::Error>>,
+    /// How many of the first `filters` are the mixins' default filters (`unscoped`).
+    pub(crate) scope: usize,
 }
 
 impl std::fmt::Debug for Query {
@@ -117,6 +119,7 @@ impl Query {
             lock: None,
             combinator: None,
             errors: Vec::new(),
+            scope: 0,
         }
     }
 
@@ -175,8 +178,14 @@ impl<M: Model> Default for QuerySet<M> {
 impl<M: Model> QuerySet<M> {
     /// Every row of the model (what `M::objects()` returns).
     pub fn new() -> Self {
+        let meta = M::meta();
+        let mut query = Query::new(meta);
+        if meta.soft_delete.is_some() || meta.owner.is_some() {
+            query.filters = crate::mixins::scope_filters(meta);
+            query.scope = query.filters.len();
+        }
         QuerySet {
-            query: Query::new(M::meta()),
+            query,
             db: None,
             _t: PhantomData,
         }

@@ -83,8 +83,18 @@ impl<M: Model> QuerySet<M> {
         run_execute(&crate::db::resolve(self.db.as_ref()), &c).await
     }
 
-    /// Deletes the matching rows; returns the total and the count per model.
+    /// Deletes the matching rows; returns the total and the count per model. On a
+    /// soft-delete model ([`crate::mixins`]) the rows are marked deleted instead
+    /// (`hard_delete` removes them).
     pub async fn delete(&self) -> Result<(u64, BTreeMap<&'static str, u64>)> {
+        if let Some(field) = M::meta().soft_delete {
+            return self.soft_delete_rows(field).await;
+        }
+        self.delete_rows().await
+    }
+
+    /// The DELETE statement of `delete` and `hard_delete`.
+    pub(crate) async fn delete_rows(&self) -> Result<(u64, BTreeMap<&'static str, u64>)> {
         let c = compiler::compile_delete(&self.query)?;
         let n = run_execute(&crate::db::resolve(self.db.as_ref()), &c).await?;
         Ok((n, BTreeMap::from([(M::meta().name, n)])))

@@ -56,13 +56,19 @@ use crate::statement::CloseQueue;
 /// connection is given up as unresponsive.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-/// How many bytes the server may still send after a timed-out query was cancelled (each
-/// arrival restarts [`CANCEL_GRACE`]) before the cancel is sent again. A real server stops
-/// within what its socket buffers hold, but it ignores a cancel that reaches the backend
-/// while it is between two protocol messages (the statement has not started yet), so a
-/// server still streaming gets another CancelRequest, up to [`CANCEL_RESENDS`] times; one
-/// that keeps streaming after all of them (endless notices or rows) is given up on.
-const AFTER_CANCEL_LIMIT: usize = 16 * 1024 * 1024;
+/// How much, and for how long, the server may keep sending after a timed-out query was
+/// cancelled (each arrival restarts [`CANCEL_GRACE`]) before the cancel is sent again. A
+/// real server stops within what its socket buffers hold (a few MiB), but it ignores a
+/// cancel that reaches the backend while it is between two protocol messages (the statement
+/// has not started yet), so a server that sent more than [`CANCEL_RESEND_BYTES`] over more
+/// than [`CANCEL_RESEND_AFTER`] since the last cancel gets another one, up to
+/// [`CANCEL_RESENDS`] times; one that keeps streaming after all of them (endless notices or
+/// rows) is given up on. Both bounds must pass: a slow client may need seconds to drain the
+/// buffers, and a fast one drains many MiB at once.
+const CANCEL_RESEND_AFTER: Duration = Duration::from_secs(1);
+
+/// See [`CANCEL_RESEND_AFTER`].
+const CANCEL_RESEND_BYTES: usize = 4 * 1024 * 1024;
 
 /// How many times a CancelRequest is sent again to a server that keeps streaming.
 const CANCEL_RESENDS: u8 = 3;
@@ -140,7 +146,9 @@ pub struct Connection {
     deadline: Option<Instant>,
     /// Whether a CancelRequest was sent for the command in flight.
     cancel_sent: bool,
-    /// Bytes read since the last CancelRequest (see [`AFTER_CANCEL_LIMIT`]).
+    /// When the last CancelRequest was answered (see [`CANCEL_RESEND_AFTER`]).
+    cancelled_at: Instant,
+    /// Bytes read since then.
     read_after_cancel: usize,
     /// How many times the CancelRequest was sent again (see [`CANCEL_RESENDS`]).
     cancel_resends: u8,
@@ -203,6 +211,7 @@ impl Connection {
             query_timeout: None,
             deadline: None,
             cancel_sent: false,
+            cancelled_at: Instant::now(),
             read_after_cancel: 0,
             cancel_resends: 0,
             startup_notices: Some(STARTUP_NOTICE_LIMIT),
@@ -463,20 +472,23 @@ impl Connection {
         };
         if let (true, Ok(n @ 1..)) = (self.cancel_sent, &read) {
             // The grace is for a server that went silent: one still sending (the rows it had
-            // produced before the cancel) is alive, so the grace starts again; but only for
-            // as much as a server's buffers can hold.
+            // produced before the cancel) is alive, so the grace starts again; but a server
+            // still sending long after the cancel ignored it.
             self.read_after_cancel = self.read_after_cancel.saturating_add(*n);
-            if self.read_after_cancel > AFTER_CANCEL_LIMIT {
+            if self.read_after_cancel > CANCEL_RESEND_BYTES
+                && self.cancelled_at.elapsed() > CANCEL_RESEND_AFTER
+            {
                 if self.cancel_resends == CANCEL_RESENDS {
                     let e = Error::Timeout(format!(
-                        "the server at {} kept sending more than {} MiB after each of {} cancel requests for a query that exceeded query_timeout",
+                        "the server at {} kept sending (more than {} MiB over more than {} s) after each of {} cancel requests for a query that exceeded query_timeout",
                         self.endpoint,
-                        AFTER_CANCEL_LIMIT >> 20,
+                        CANCEL_RESEND_BYTES >> 20,
+                        CANCEL_RESEND_AFTER.as_secs(),
                         CANCEL_RESENDS + 1
                     ));
                     return Err(self.fail(e));
                 }
-                // The server may have ignored the cancel (see AFTER_CANCEL_LIMIT): again.
+                // The server may have ignored the cancel (see CANCEL_RESEND_AFTER): again.
                 self.cancel_resends += 1;
                 self.send_cancel().await;
             }
@@ -502,12 +514,13 @@ impl Connection {
     /// processed it. Best effort, and bounded by [`CANCEL_GRACE`]: if the cancel cannot be
     /// delivered, the grace deadline that starts afterwards decides.
     async fn send_cancel(&mut self) {
-        self.read_after_cancel = 0;
         let token = self.cancel_token();
         // Boxed: the cancel future (a TLS handshake, when the connection uses TLS) is large,
         // and `fill` is inlined into every query's future.
         let _ = tokio::time::timeout(CANCEL_GRACE, Box::pin(token.cancel())).await;
-        self.deadline = Some(Instant::now() + CANCEL_GRACE);
+        self.cancelled_at = Instant::now();
+        self.read_after_cancel = 0;
+        self.deadline = Some(self.cancelled_at + CANCEL_GRACE);
     }
 
     /// Writes the whole write buffer. Cancel safe: what was written is removed from the
