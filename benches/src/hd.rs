@@ -13,8 +13,9 @@ use hyperdjango_pool::Pool;
 use hyperdjango_orm::prelude::*;
 
 use crate::{
-    ORM_FETCH_SQL, ORM_GET_PK, Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result, W2_QUERIES,
-    W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
+    ORM_FETCH_SQL, ORM_GET_PK, ORM_GET_SQL, Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result,
+    W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload,
+    checksum,
 };
 
 /// The alias the ORM workloads' pool is registered under.
@@ -83,6 +84,10 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::OrmFetchRaw => Some(
             "the raw driver: conn.query(\"SELECT id, n, s, f, b FROM bench_orm\") + row.get per \
              column (the peers run as in ORM fetch 10k)",
+        ),
+        Workload::OrmPkGetRaw => Some(
+            "the raw driver: conn.query_one(\"SELECT id, n, s, f, b FROM bench_orm WHERE id = $1\") \
+             (statement cache) + row.get per column (the peers run as in ORM pk get)",
         ),
         Workload::OrmPkGet => Some(
             "BenchItem::objects().using(..).get(BenchItem::id.eq(4242)) (Django's get: LIMIT 21), \
@@ -235,6 +240,20 @@ impl Hd {
                 Ok(Outcome {
                     units: 1,
                     checksum: item.checksum(0),
+                })
+            }
+            Workload::OrmPkGetRaw => {
+                let row = self.conn.query_one(ORM_GET_SQL, &[&ORM_GET_PK]).await?;
+                Ok(Outcome {
+                    units: 1,
+                    checksum: checksum::orm(
+                        0,
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ),
                 })
             }
             Workload::W6ArraysBytea => {

@@ -160,6 +160,10 @@ pub enum Workload {
     /// One model by primary key (`objects().get(pk = ..)`), or a prepared raw SELECT by
     /// primary key (the peers).
     OrmPkGet,
+    /// The same get through hyperdjango's raw driver (`conn.query_one` of the SELECT by
+    /// primary key): the baseline the ORM get is measured against (the peers run exactly as
+    /// in `OrmPkGet`).
+    OrmPkGetRaw,
     /// Issue 5: 64 tasks doing primary-key gets through one pool of 4 connections, with
     /// each pool's one-shot query API where it has one (hyperdjango's `Pool::query_one`,
     /// pipelined; sqlx's `fetch_one(&pool)`), else checkout + query (deadpool).
@@ -170,7 +174,7 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 14] = [
+    pub const ALL: [Workload; 15] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
         Workload::W2PipelineAtomic,
@@ -183,6 +187,7 @@ impl Workload {
         Workload::OrmFetch,
         Workload::OrmFetchRaw,
         Workload::OrmPkGet,
+        Workload::OrmPkGetRaw,
         Workload::P1PoolGet,
         Workload::P1PoolCheckout,
     ];
@@ -202,6 +207,7 @@ impl Workload {
             Workload::OrmFetch => "ORM fetch 10k",
             Workload::OrmFetchRaw => "ORM fetch 10k, hd raw driver",
             Workload::OrmPkGet => "ORM pk get",
+            Workload::OrmPkGetRaw => "ORM pk get, hd raw driver",
             Workload::P1PoolGet => "P1 pool pk get, 64 tasks / 4 conns",
             Workload::P1PoolCheckout => "P1 pool checkout per get",
         }
@@ -215,6 +221,7 @@ impl Workload {
             | Workload::W2PipelineAtomic
             | Workload::W4PgType
             | Workload::OrmPkGet
+            | Workload::OrmPkGetRaw
             | Workload::P1PoolGet
             | Workload::P1PoolCheckout => "queries",
             _ => "rows",

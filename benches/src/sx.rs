@@ -43,7 +43,9 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::OrmFetch | Workload::OrmFetchRaw => {
             Some("raw: sqlx::query(..).fetch_all, Row::try_get per column")
         }
-        Workload::OrmPkGet => Some("raw: sqlx::query(SELECT ... WHERE id = $1).fetch_one"),
+        Workload::OrmPkGet | Workload::OrmPkGetRaw => {
+            Some("raw: sqlx::query(SELECT ... WHERE id = $1).fetch_one")
+        }
         _ => None,
     }
 }
@@ -221,7 +223,7 @@ impl Sx {
                     checksum: sum,
                 })
             }
-            Workload::OrmPkGet => {
+            Workload::OrmPkGet | Workload::OrmPkGetRaw => {
                 let row = sqlx::query(ORM_GET_SQL)
                     .bind(ORM_GET_PK)
                     .fetch_one(&mut *conn)

@@ -33,7 +33,9 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::OrmFetch | Workload::OrmFetchRaw => {
             Some("raw: the prepared SELECT, Row::try_get per column")
         }
-        Workload::OrmPkGet => Some("raw: the prepared SELECT ... WHERE id = $1, query_one"),
+        Workload::OrmPkGet | Workload::OrmPkGetRaw => {
+            Some("raw: the prepared SELECT ... WHERE id = $1, query_one")
+        }
         _ => None,
     }
 }
@@ -222,7 +224,7 @@ impl Tp {
                     checksum: sum,
                 })
             }
-            Workload::OrmPkGet => {
+            Workload::OrmPkGet | Workload::OrmPkGetRaw => {
                 let row = self.client.query_one(&self.orm_get, &[&ORM_GET_PK]).await?;
                 Ok(Outcome {
                     units: 1,

@@ -146,6 +146,11 @@ impl Row {
 
     /// The row with its column descriptions replaced (same data; used once types are
     /// resolved).
+    /// The shared column description, without a reference-count increment.
+    pub(crate) fn columns_shared(&self) -> &Arc<[Column]> {
+        &self.columns
+    }
+
     pub(crate) fn with_columns(self, columns: Arc<[Column]>) -> Row {
         Row {
             columns,

@@ -133,6 +133,17 @@ pub async fn extension(conn: &mut Connection, name: &str, test: &str) -> bool {
     true
 }
 
+/// Asserts that `conn` still runs a query (after an error or an abandoned command).
+pub async fn assert_usable(conn: &mut Connection) {
+    let one: i32 = conn
+        .query_one("SELECT 1", &[])
+        .await
+        .expect("the connection is still usable")
+        .get(0)
+        .expect("an int4");
+    assert_eq!(one, 1);
+}
+
 /// A fresh schema, first on the search path of `conn`, for objects a test creates.
 pub async fn own_schema(conn: &mut Connection, prefix: &str) -> String {
     let schema = unique(prefix);

@@ -156,3 +156,100 @@ async fn streams_use_the_statement_cache() {
     }
     assert_eq!(conn.cached_statements(), 1);
 }
+
+#[tokio::test]
+async fn query_each_hands_every_row_over_in_order() {
+    let mut conn = connect().await;
+    for _ in 0..2 {
+        // The second run is a statement-cache hit (Bind only): the same rows.
+        let mut seen = Vec::new();
+        let n = conn
+            .query_each(
+                "SELECT g, g::text FROM generate_series(1, $1) g",
+                &[&50_000i32],
+                |row| {
+                    let g: i32 = row.get(0)?;
+                    assert_eq!(row.get::<_, &str>(1)?, g.to_string());
+                    seen.push(g);
+                    Ok::<_, hyperdjango_pgwire::Error>(())
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 50_000);
+        assert!(seen.iter().copied().eq(1..=50_000));
+    }
+}
+
+#[tokio::test]
+async fn query_each_stops_at_the_functions_error_and_the_connection_survives() {
+    #[derive(Debug)]
+    enum Mine {
+        Stop(i32),
+        Driver(hyperdjango_pgwire::Error),
+    }
+    impl From<hyperdjango_pgwire::Error> for Mine {
+        fn from(e: hyperdjango_pgwire::Error) -> Mine {
+            Mine::Driver(e)
+        }
+    }
+    let mut conn = connect().await;
+    let mut calls = 0;
+    let err = conn
+        .query_each("SELECT g FROM generate_series(1, 10000) g", &[], |row| {
+            calls += 1;
+            let g: i32 = row.get(0)?;
+            if g == 7 {
+                return Err(Mine::Stop(g));
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Mine::Stop(7)), "{err:?}");
+    assert_eq!(calls, 7, "no row is handed over after the error");
+    // A server error is the driver's error, and no row of the failed command is lost track of.
+    let err = conn
+        .query_each(
+            "SELECT 1 / (5 - g) FROM generate_series(1, 10) g",
+            &[],
+            |_| Ok::<_, Mine>(()),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Mine::Driver(e) => assert_eq!(e.code(), Some(&SqlState::DIVISION_BY_ZERO)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
+    assert_usable(&mut conn).await;
+}
+
+#[tokio::test]
+async fn query_each_waits_for_types_defined_in_the_database() {
+    let mut conn = connect().await;
+    own_schema(&mut conn, "each_enum").await;
+    conn.batch_execute(
+        "CREATE TYPE feeling AS ENUM ('low', 'fine', 'high'); \
+         CREATE TABLE moods (id int, f feeling); \
+         INSERT INTO moods SELECT g, (ARRAY['low','fine','high']::feeling[])[1 + g % 3] \
+         FROM generate_series(1, 300) g",
+    )
+    .await
+    .unwrap();
+    // The enum's OID is unknown to this connection when the rows arrive: they are handed
+    // over after the lookup, typed, in order.
+    let mut seen = Vec::new();
+    conn.query_each("SELECT id, f FROM moods ORDER BY id", &[], |row| {
+        let ty = row.columns()[1].type_();
+        assert_eq!(ty.name(), Some("feeling"));
+        seen.push((row.get::<_, i32>(0)?, row.get::<_, String>(1)?));
+        Ok::<_, hyperdjango_pgwire::Error>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen.len(), 300);
+    assert_eq!(seen[0], (1, "fine".to_string()));
+    assert_eq!(seen[1], (2, "high".to_string()));
+    assert!(seen.windows(2).all(|w| w[0].0 + 1 == w[1].0));
+}

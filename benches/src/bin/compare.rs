@@ -637,22 +637,26 @@ fn print_report(
     );
     println!(
         "- ORM: `bench_orm` holds 10,000 rows (serial id, int8, text, float8, bool); \
-         hyperdjango's column is the ORM (model instances), except in \"ORM fetch 10k, hd raw \
-         driver\"; the peers run raw SQL (prepared statements, Row::get per column) in both \
-         fetch rows."
+         hyperdjango's column is the ORM (model instances), except in the \"hd raw driver\" \
+         rows; the peers run raw SQL (prepared statements, Row::get per column) in both rows \
+         of each pair."
     );
     if has_hd {
-        let orm = cells
-            .get(&(Workload::OrmFetch, DriverKind::Hyperdjango))
-            .and_then(Cell::rate);
-        let raw = cells
-            .get(&(Workload::OrmFetchRaw, DriverKind::Hyperdjango))
-            .and_then(Cell::rate);
-        if let (Some(a), Some(b)) = (orm, raw) {
-            println!(
-                "- ORM fetch 10k over hyperdjango's raw driver (same run): {:.2}x",
-                a / b
-            );
+        for (orm, raw, what) in [
+            (Workload::OrmFetch, Workload::OrmFetchRaw, "ORM fetch 10k"),
+            (Workload::OrmPkGet, Workload::OrmPkGetRaw, "ORM pk get"),
+        ] {
+            let rate = |w| {
+                cells
+                    .get(&(w, DriverKind::Hyperdjango))
+                    .and_then(Cell::rate)
+            };
+            if let (Some(a), Some(b)) = (rate(orm), rate(raw)) {
+                println!(
+                    "- {what} over hyperdjango's raw driver (same run): {:.2}x",
+                    a / b
+                );
+            }
         }
     }
     for n in notes {

@@ -58,6 +58,18 @@ pub(crate) async fn run(alias: &Arc<str>, c: &Compiled) -> Result<Vec<Row>> {
         .map_err(|e| c.map_err(e.into()))
 }
 
+/// Runs `c` and hands each row to `f` as it is read (no `Vec<Row>` in between).
+pub(crate) async fn run_each<F>(alias: &Arc<str>, c: &Compiled, f: F) -> Result<u64>
+where
+    F: FnMut(Row) -> Result<()> + Send,
+{
+    let mut conn = connection(alias).await?;
+    conn.get()
+        .query_each(&*c.sql, &c.refs(), f)
+        .await
+        .map_err(|e| c.map_err(e))
+}
+
 pub(crate) async fn run_execute(alias: &Arc<str>, c: &Compiled) -> Result<u64> {
     let mut conn = connection(alias).await?;
     conn.get()
@@ -137,8 +149,21 @@ impl<M: Model> QuerySet<M> {
         self.model_select()?;
         let c = compiler::compile_select(&self.query)?;
         let alias = self.alias();
-        let rows = run(&alias, &c).await?;
-        self.decode(&rows, &alias)
+        self.fetch_models(&alias, &c).await
+    }
+
+    /// Runs a compiled model select, decoding each row into an instance as it is read.
+    async fn fetch_models(&self, alias: &Arc<str>, c: &Compiled) -> Result<Vec<M>> {
+        let map = row_map::<M>(&self.query.select);
+        let mut out = Vec::new();
+        run_each(alias, c, |row| {
+            let mut m = M::__decode(&row, &map)?;
+            m.state_mut().db = Some(alias.clone());
+            out.push(m);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
     }
 
     /// Fetches the raw rows of whatever the queryset selects (instances' columns and
@@ -187,16 +212,20 @@ impl<M: Model> QuerySet<M> {
     /// The one instance matching `q`: [`Error::DoesNotExist`] if none,
     /// [`Error::MultipleObjectsReturned`] if more.
     pub async fn get(&self, q: Q<M>) -> Result<M> {
-        self.filter(q).get_one().await
+        self.filter(q).into_one().await
     }
 
     /// The one instance of this queryset (Django's `get()` with no arguments).
     pub async fn get_one(&self) -> Result<M> {
-        let mut qs = self.clone();
-        if qs.query.limit.is_none() {
-            qs.query.limit = Some(21);
+        self.clone().into_one().await
+    }
+
+    /// [`QuerySet::get_one`] on an owned queryset (no clone).
+    async fn into_one(mut self) -> Result<M> {
+        if self.query.limit.is_none() {
+            self.query.limit = Some(21);
         }
-        let mut v = qs.all().await?;
+        let mut v = self.all().await?;
         match v.len() {
             0 => Err(Error::DoesNotExist {
                 model: M::meta().name,
@@ -340,16 +369,17 @@ impl<M: Model> QuerySet<M> {
         qs.query.order = Some(Vec::new());
         let c = compiler::compile_select(&qs.query)?;
         let alias = self.alias();
-        let rows = run(&alias, &c).await?;
         let map = row_map::<M>(&qs.query.select);
         let pk_col = map[meta.pk_index].unwrap_or(0);
-        let mut out = HashMap::with_capacity(rows.len());
-        for row in &rows {
+        let mut out = HashMap::new();
+        run_each(&alias, &c, |row| {
             let k: K = row.get(pk_col)?;
-            let mut m = M::__decode(row, &map)?;
+            let mut m = M::__decode(&row, &map)?;
             m.state_mut().db = Some(alias.clone());
             out.insert(k, m);
-        }
+            Ok(())
+        })
+        .await?;
         Ok(out)
     }
 
@@ -490,17 +520,16 @@ impl<M: Model> QuerySet<M> {
             regex_fields: Vec::new(),
             model: M::meta().name,
         };
-        let rows = run(&alias, &c).await?;
-        let Some(first) = rows.first() else {
-            return Ok(Vec::new());
-        };
-        let map = crate::instance::name_map::<M>(first);
-        rows.iter()
-            .map(|r| {
-                let mut m = M::__decode(r, &map)?;
-                m.state_mut().db = Some(alias.clone());
-                Ok(m)
-            })
-            .collect()
+        let mut map = None;
+        let mut out = Vec::new();
+        run_each(&alias, &c, |row| {
+            let map = map.get_or_insert_with(|| crate::instance::name_map::<M>(&row));
+            let mut m = M::__decode(&row, map)?;
+            m.state_mut().db = Some(alias.clone());
+            out.push(m);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
     }
 }

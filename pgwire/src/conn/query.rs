@@ -35,6 +35,57 @@ impl RowSink for Discard {
     }
 }
 
+/// Hands each row to a caller's function as it is read ([`Connection::query_each`]). Rows
+/// whose column types need a catalog lookup first (types defined in the database, seen for
+/// the first time on this connection) are held back and handed over once the lookup is done,
+/// after the command's replies.
+struct Each<'f, F, E> {
+    f: &'f mut F,
+    /// The function's first error: no row is handed over after it.
+    error: Option<E>,
+    /// Rows held back for type resolution (every later row of the command joins them, so
+    /// the order is kept).
+    held: Vec<Row>,
+    /// The column description last seen to be fully resolved (the rows of one command share
+    /// it, so one pointer comparison per row decides).
+    resolved: Option<Arc<[Column]>>,
+}
+
+impl<F, E> RowSink for Each<'_, F, E>
+where
+    F: FnMut(Row) -> std::result::Result<(), E>,
+{
+    #[inline]
+    fn row(&mut self, row: Row) -> Result<()> {
+        if self.held.is_empty() {
+            let columns = row.columns_shared();
+            let mut ready = self
+                .resolved
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(r, columns));
+            if !ready && all_resolved(columns) {
+                self.resolved = Some(columns.clone());
+                ready = true;
+            }
+            if ready {
+                return (self.f)(row).map_err(|e| {
+                    self.error = Some(e);
+                    Error::Usage("the row function failed".into())
+                });
+            }
+        }
+        self.held.push(row);
+        Ok(())
+    }
+}
+
+/// Whether every column's type is known without a catalog lookup.
+fn all_resolved(columns: &[Column]) -> bool {
+    columns
+        .iter()
+        .all(|c| c.type_().is_resolved() || c.type_oid() == 0)
+}
+
 impl Connection {
     /// Runs a statement and returns all its rows.
     ///
@@ -71,6 +122,60 @@ impl Connection {
         let mut rows = Vec::new();
         self.run(statement, params, &mut rows).await?;
         Ok(rows)
+    }
+
+    /// Runs a statement and hands each row to `f` as it is read, without collecting them:
+    /// the way to decode rows straight into your own values (memory stays bounded by what
+    /// `f` keeps). Returns the number of rows the command returned or affected.
+    ///
+    /// `f`'s error type `E` is the caller's (it must hold this crate's [`Error`]). After `f`
+    /// fails, the remaining rows are read and dropped, and its error is returned; the
+    /// connection stays usable. Rows whose column types are defined in the database and not
+    /// yet known to this connection are handed over after the command's last reply, once
+    /// the types are looked up.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut hyperdjango_pgwire::Connection) -> hyperdjango_pgwire::Result<()> {
+    /// let mut total = 0i64;
+    /// let n = conn
+    ///     .query_each("SELECT n FROM generate_series(1, $1) AS n", &[&4i32], |row| {
+    ///         total += i64::from(row.get::<_, i32>(0)?);
+    ///         Ok::<_, hyperdjango_pgwire::Error>(())
+    ///     })
+    ///     .await?;
+    /// assert_eq!((n, total), (4, 10));
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_each<S, F, E>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+        mut f: F,
+    ) -> std::result::Result<u64, E>
+    where
+        S: ToStatement + ?Sized,
+        F: FnMut(Row) -> std::result::Result<(), E> + Send,
+        E: From<Error> + Send,
+    {
+        let mut sink = Each {
+            f: &mut f,
+            error: None,
+            held: Vec::new(),
+            resolved: None,
+        };
+        let result = self.run(statement, params, &mut sink).await;
+        if let Some(e) = sink.error.take() {
+            return Err(e);
+        }
+        let n = result?;
+        if !sink.held.is_empty() {
+            let mut held = std::mem::take(&mut sink.held);
+            self.resolve_rows(&mut held).await?;
+            for row in held {
+                f(row)?;
+            }
+        }
+        Ok(n)
     }
 
     /// Runs a statement that must return exactly one row.
@@ -344,6 +449,7 @@ mod tests {
         assert_send(&conn.query(stmt, &[]));
         assert_send(&conn.query_one(&String::new(), &[]));
         assert_send(&conn.query_opt("", &[]));
+        assert_send(&conn.query_each("", &[], |_| Ok::<_, Error>(())));
         assert_send(&conn.execute("", &[]));
         assert_send(&conn.prepare(""));
         assert_send(&conn.simple_query(""));
