@@ -46,6 +46,7 @@ pub mod ddl;
 mod error;
 pub mod expr;
 pub mod field;
+pub mod files;
 pub mod instance;
 pub mod lookup;
 mod macros;
@@ -80,4 +81,5 @@ pub mod prelude {
         Variance, atomic, case, cast, coalesce, condition, exists, f, model, outer_ref, q, random,
         raw_sql, subquery, value, when,
     };
+    pub use crate::files::{FileField, ImageField};
 }
