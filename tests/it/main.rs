@@ -14,6 +14,7 @@ mod failures;
 mod fuzz_seeds;
 mod idle;
 mod orm_crud;
+mod orm_files;
 mod orm_injection;
 mod orm_mixins;
 mod orm_models;
