@@ -75,11 +75,11 @@ pub use validate::{NON_FIELD_ERRORS, ValidationErrors};
 
 /// Everything a model file needs: `use hyperdjango_orm::prelude::*;`.
 pub mod prelude {
+    pub use crate::files::{FileField, ImageField};
     pub use crate::{
         Aggregate, Auto, Avg, BulkOptions, Column, Conflict, Count, CountAll, Error, Expr, F,
         Field, Max, Meta, Min, Model, Q, QuerySet, SaveOptions, StdDev, Sum, ValidationErrors,
         Variance, atomic, case, cast, coalesce, condition, exists, f, model, outer_ref, q, random,
         raw_sql, subquery, value, when,
     };
-    pub use crate::files::{FileField, ImageField};
 }

@@ -274,7 +274,10 @@ fn png(data: &[u8]) -> R<(u32, u32)> {
         let body = c.take(len as usize, &format!("the {name} chunk"))?;
         let crc = c.be32(&format!("the {name} chunk's CRC"))?;
         if crc32(&[kind, body]) != crc {
-            return bad(F, format!("the {name} chunk's CRC does not match (corrupt data)"));
+            return bad(
+                F,
+                format!("the {name} chunk's CRC does not match (corrupt data)"),
+            );
         }
         if first {
             if kind != b"IHDR" {
@@ -358,7 +361,10 @@ fn gif(data: &[u8]) -> R<(u32, u32)> {
             b => {
                 return bad(
                     F,
-                    format!("unknown block 0x{b:02x} at offset {}", c.pos.saturating_sub(1)),
+                    format!(
+                        "unknown block 0x{b:02x} at offset {}",
+                        c.pos.saturating_sub(1)
+                    ),
                 );
             }
         }
@@ -404,7 +410,12 @@ fn jpeg(data: &[u8]) -> R<(u32, u32)> {
             0xD9 => break,
             0xD8 => return bad(F, "a second start-of-image marker"),
             0x01 | 0xD0..=0xD7 => continue,
-            0x00 => return bad(F, format!("a stuffed 0x00 at offset {} outside a scan", c.pos - 1)),
+            0x00 => {
+                return bad(
+                    F,
+                    format!("a stuffed 0x00 at offset {} outside a scan", c.pos - 1),
+                );
+            }
             _ => {}
         }
         let len = c.be16("a segment length")?;
@@ -427,7 +438,10 @@ fn jpeg(data: &[u8]) -> R<(u32, u32)> {
                     return bad(F, "the frame header's component list is malformed");
                 }
                 if h == 0 {
-                    return bad(F, "the height is defined later (DNL), which is not supported");
+                    return bad(
+                        F,
+                        "the height is defined later (DNL), which is not supported",
+                    );
                 }
                 size = Some((u32::from(w), u32::from(h)));
             }
@@ -552,7 +566,10 @@ fn webp(data: &[u8]) -> R<(u32, u32)> {
             b"ANMF" => has_image = true,
             _ => {
                 if size.is_none() {
-                    return bad(F, format!("the first chunk is {name:?}, not VP8, VP8L or VP8X"));
+                    return bad(
+                        F,
+                        format!("the first chunk is {name:?}, not VP8, VP8L or VP8X"),
+                    );
                 }
             }
         }
@@ -774,10 +791,7 @@ pub(crate) mod tests {
                 vec![0xFF, 0xD8, 0xFF, 0xDA, 0, 2, 0xFF, 0xD9],
                 "before the frame header",
             ),
-            (
-                vec![0xFF, 0xD8, 0xFF, 0xC0, 0, 1, 0xFF, 0xD9],
-                "length 1",
-            ),
+            (vec![0xFF, 0xD8, 0xFF, 0xC0, 0, 1, 0xFF, 0xD9], "length 1"),
             ({ jpeg_bytes(0, 8, false) }, "0x8"),
             ({ jpeg_bytes(8, 0, false) }, "DNL"),
             (

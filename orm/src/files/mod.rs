@@ -778,7 +778,9 @@ mod tests {
             assert!(f.path(&s).unwrap().starts_with(&dir.0));
             assert_eq!(f.size(&s).await.unwrap(), 4);
             assert!(f.exists(&s).await.unwrap());
-            let g = save_uploaded_file(&s, &to, "passwd", b"other").await.unwrap();
+            let g = save_uploaded_file(&s, &to, "passwd", b"other")
+                .await
+                .unwrap();
             assert_ne!(f, g);
             assert_eq!(f.read(&s).await.unwrap(), b"root");
             let mut r = g.open(&s).await.unwrap();
@@ -830,7 +832,11 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(e.to_string().contains("\"x.png\"") && e.to_string().contains("GIF"));
-            assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), before, "nothing written");
+            assert_eq!(
+                std::fs::read_dir(&dir.0).unwrap().count(),
+                before,
+                "nothing written"
+            );
 
             // Dimensions: from the upload, from the file, kept, cleared.
             let mut img = ImageField::new("a.PNG");
@@ -864,8 +870,8 @@ mod tests {
     fn fuzz_names_never_panic_and_stay_safe() {
         let mut rng = Rng(7);
         let pieces = [
-            "..", ".", "/", "\\", "\0", "\u{1}", "a", "é", " ", "%", ":", "CON", ".png", "\u{202e}",
-            "_", "-", "😀", "\n",
+            "..", ".", "/", "\\", "\0", "\u{1}", "a", "é", " ", "%", ":", "CON", ".png",
+            "\u{202e}", "_", "-", "😀", "\n",
         ];
         for _ in 0..20_000 {
             let n = rng.below(8);
@@ -895,10 +901,7 @@ mod tests {
         assert!(<FileField as FromSql>::accepts(&Type::VARCHAR));
         assert!(!<FileField as FromSql>::accepts(&Type::INT4));
         assert!(FileField::new("a\0").to_sql(&Type::TEXT, &mut out).is_err());
-        assert_eq!(
-            <Option<ImageField> as FieldType>::db_type(),
-            "TEXT"
-        );
+        assert_eq!(<Option<ImageField> as FieldType>::db_type(), "TEXT");
         assert_eq!(ImageField::new("x").length(), 1);
         let img = <ImageField as FromSql>::from_sql(&Type::TEXT, b"p.png").unwrap();
         assert_eq!(img, ImageField::new("p.png"));

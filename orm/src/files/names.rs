@@ -125,7 +125,10 @@ pub fn with_suffix(name: &str, suffix: &str) -> String {
     };
     let (stem, ext) = split_extension(file);
     let ext = format!("{suffix}{ext}");
-    format!("{dir}{}", truncate_name(stem, &ext, MAX_FILE_NAME.max(ext.len() + 1)))
+    format!(
+        "{dir}{}",
+        truncate_name(stem, &ext, MAX_FILE_NAME.max(ext.len() + 1))
+    )
 }
 
 /// Checks a relative storage name (`uploads/2024/photo.jpg`): non-empty `/`-separated
@@ -151,12 +154,17 @@ pub fn validate_relative_name(name: &str) -> Result<(), FileError> {
     if name.starts_with('/') {
         return Err(refuse("absolute paths are not allowed".into()));
     }
-    if let Some(c) = name.chars().find(|c| c.is_control() || *c == '\\' || *c == ':') {
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || *c == '\\' || *c == ':')
+    {
         return Err(refuse(format!("it contains the character {c:?}")));
     }
     for part in name.split('/') {
         if part.is_empty() {
-            return Err(refuse("it has an empty path component (`//` or a trailing `/`)".into()));
+            return Err(refuse(
+                "it has an empty path component (`//` or a trailing `/`)".into(),
+            ));
         }
         if part == "." || part == ".." {
             return Err(refuse(format!("it has the path component {part:?}")));
@@ -381,9 +389,7 @@ pub fn strftime(pattern: &str, unix_seconds: i64) -> Result<String, FileError> {
                 return Err(FileError::InvalidPattern {
                     pattern: pattern.to_string(),
                     reason: match other {
-                        Some(c) => format!(
-                            "unknown code %{c} (known: %Y %y %m %d %H %M %S %j %%)"
-                        ),
+                        Some(c) => format!("unknown code %{c} (known: %Y %y %m %d %H %M %S %j %%)"),
                         None => "it ends with a lone %".into(),
                     },
                 });
@@ -418,7 +424,9 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(get_valid_name(input).unwrap(), want, "{input:?}");
         }
-        for bad in ["", "..", "/", "///", "???", "a\0b.jpg", " . ", "x/..", "-", "x/y/"] {
+        for bad in [
+            "", "..", "/", "///", "???", "a\0b.jpg", " . ", "x/..", "-", "x/y/",
+        ] {
             let e = get_valid_name(bad).unwrap_err();
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
         }
@@ -439,7 +447,10 @@ mod tests {
         assert_eq!(with_suffix("d/a.tar.gz", "_ab"), "d/a.tar_ab.gz");
         let long = format!("{}.png", "x".repeat(MAX_FILE_NAME - 4));
         let s = with_suffix(&long, "_abcdefg");
-        assert!(s.len() <= MAX_FILE_NAME && s.ends_with("_abcdefg.png"), "{s}");
+        assert!(
+            s.len() <= MAX_FILE_NAME && s.ends_with("_abcdefg.png"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -470,7 +481,15 @@ mod tests {
         for (secs, (y, mo, d, h, mi, s, j)) in cases {
             let t = UtcDateTime::from_unix(secs);
             assert_eq!(
-                (t.year, t.month, t.day, t.hour, t.minute, t.second, t.day_of_year),
+                (
+                    t.year,
+                    t.month,
+                    t.day,
+                    t.hour,
+                    t.minute,
+                    t.second,
+                    t.day_of_year
+                ),
                 (y, mo, d, h, mi, s, j),
                 "{secs}"
             );

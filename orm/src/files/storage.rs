@@ -187,16 +187,13 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FileError> + Send + 'static,
 ) -> Result<T, FileError> {
     match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle
-            .spawn_blocking(f)
-            .await
-            .unwrap_or_else(|e| {
-                Err(FileError::Io {
-                    op: "run the file-system task",
-                    name: String::new(),
-                    source: io::Error::other(e.to_string()),
-                })
-            }),
+        Ok(handle) => handle.spawn_blocking(f).await.unwrap_or_else(|e| {
+            Err(FileError::Io {
+                op: "run the file-system task",
+                name: String::new(),
+                source: io::Error::other(e.to_string()),
+            })
+        }),
         Err(_) => f(),
     }
 }
@@ -253,7 +250,11 @@ impl Drop for TempFile {
 }
 
 /// The blocking part of [`FileSystemStorage::save`].
-fn save_blocking(storage: &FileSystemStorage, name: &str, content: &[u8]) -> Result<String, FileError> {
+fn save_blocking(
+    storage: &FileSystemStorage,
+    name: &str,
+    content: &[u8],
+) -> Result<String, FileError> {
     let target = storage.resolve(name)?;
     let dir = target.parent().unwrap_or(&storage.root).to_path_buf();
     fs::create_dir_all(&dir).map_err(|source| FileError::Io {
@@ -285,7 +286,11 @@ fn save_blocking(storage: &FileSystemStorage, name: &str, content: &[u8]) -> Res
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(_) => {
                 // No hard links here: create the target exclusively and write it in place.
-                match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                match fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
                     Ok(mut f) => {
                         let written = f.write_all(content).and_then(|()| f.sync_all());
                         return match written {
@@ -452,7 +457,10 @@ pub(crate) mod tests {
             assert_eq!(a, "d/e/x.txt");
             let mut names = vec![a.clone()];
             for i in 0..20 {
-                let n = s.save("d/e/x.txt", format!("{i}").as_bytes()).await.unwrap();
+                let n = s
+                    .save("d/e/x.txt", format!("{i}").as_bytes())
+                    .await
+                    .unwrap();
                 assert!(n.starts_with("d/e/x_") && n.ends_with(".txt"), "{n}");
                 assert!(!names.contains(&n));
                 names.push(n);
@@ -531,7 +539,10 @@ pub(crate) mod tests {
                 assert!(s.delete(bad).await.is_err());
                 assert!(s.url(bad).is_err());
             }
-            assert_eq!(s.url("a/b c.png").unwrap(), "https://x.org/media/a/b%20c.png");
+            assert_eq!(
+                s.url("a/b c.png").unwrap(),
+                "https://x.org/media/a/b%20c.png"
+            );
         });
         // Outside a runtime the work runs inline.
         let n = futures_lite_block_on(s.save("inline.txt", b"ok")).unwrap();
