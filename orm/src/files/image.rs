@@ -494,7 +494,7 @@ fn webp(data: &[u8]) -> R<(u32, u32)> {
     const F: ImageFormat = ImageFormat::WebP;
     let mut c = Cursor::new(data, 4, F);
     let riff = c.le32("the RIFF size")? as usize;
-    let end = riff.checked_add(8).unwrap_or(usize::MAX);
+    let end = riff.saturating_add(8);
     if end > data.len() {
         return bad(
             F,

@@ -469,7 +469,8 @@ mod tests {
     #[test]
     fn calendar() {
         // Checked against `date -u -d @N`.
-        let cases: [(i64, (i64, u32, u32, u32, u32, u32, u32)); 7] = [
+        type Civil = (i64, u32, u32, u32, u32, u32, u32);
+        let cases: [(i64, Civil); 7] = [
             (0, (1970, 1, 1, 0, 0, 0, 1)),
             (-1, (1969, 12, 31, 23, 59, 59, 365)),
             (951_782_400, (2000, 2, 29, 0, 0, 0, 60)),
