@@ -755,15 +755,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::image::tests::{Rng, gif_bytes, jpeg_bytes, png_bytes, webp_lossy};
-    use super::storage::tests::TempDir;
+    use super::storage::tests::{TempDir, run};
     use super::*;
-
-    fn run<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
 
     #[test]
     fn uploads() {

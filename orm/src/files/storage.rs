@@ -441,7 +441,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn run<F: Future>(f: F) -> F::Output {
+    /// Runs a future on a current-thread runtime.
+    pub(crate) fn run<F: Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime")
