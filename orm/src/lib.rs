@@ -47,6 +47,7 @@ pub mod ddl;
 mod error;
 pub mod expr;
 pub mod field;
+pub mod files;
 pub mod instance;
 pub mod lookup;
 mod macros;
@@ -85,6 +86,7 @@ pub mod __private {
 
 /// Everything a model file needs: `use hyperdjango_orm::prelude::*;`.
 pub mod prelude {
+    pub use crate::files::{FileField, ImageField};
     pub use crate::{
         Aggregate, Auto, Avg, BulkOptions, Column, Conflict, Count, CountAll, Error, Expr, F,
         Field, Max, Meta, Min, Model, Q, QuerySet, SaveOptions, StdDev, Sum, ValidationErrors,

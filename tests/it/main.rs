@@ -15,6 +15,7 @@ mod fuzz_seeds;
 mod idle;
 mod orm_crud;
 mod orm_fields;
+mod orm_files;
 mod orm_inheritance;
 mod orm_injection;
 mod orm_mixins;
