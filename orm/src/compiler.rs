@@ -557,6 +557,12 @@ impl Ctx {
                     self.node(e, out)?;
                     let _ = write!(out, " AS {}", quote(name));
                 }
+                if top && !q.related.is_empty() {
+                    let mut alias = 0;
+                    for node in &related_nodes(q)? {
+                        related_columns(node, &mut alias, out);
+                    }
+                }
             }
             Select::Values(v) | Select::Custom(v) => {
                 for (k, (name, e)) in v.iter().enumerate() {
@@ -576,6 +582,13 @@ impl Ctx {
         let depth = self.scopes.len();
         if depth == 1 {
             let _ = write!(out, " FROM {}", q.model.qtable());
+            if !q.related.is_empty() && matches!(q.select, Select::Model(_)) {
+                let mut alias = 0;
+                let parent = q.model.qtable();
+                for node in &related_nodes(q)? {
+                    related_joins(node, q.model, &parent, &mut alias, out);
+                }
+            }
         } else {
             let _ = write!(out, " FROM {} AS {}", q.model.qtable(), self.scope().alias);
         }
@@ -827,6 +840,51 @@ fn param_text(p: &Param) -> Option<String> {
 }
 
 /// The model's full column list, qualified by the table (compiled once).
+/// The `select_related` tree of a model query, with each target's first column.
+pub(crate) fn related_nodes(q: &Query) -> Result<Vec<crate::relations::RelatedNode>> {
+    let own = match &q.select {
+        Select::Model(Some(idx)) => idx.len(),
+        _ => q.model.fields.len(),
+    };
+    crate::relations::related_tree(q.model, &q.related, own + q.annotations.len())
+}
+
+/// The columns of a related target and of its own related targets, in tree order.
+fn related_columns(node: &crate::relations::RelatedNode, alias: &mut usize, out: &mut String) {
+    *alias += 1;
+    let a = quote(&format!("sr{alias}"));
+    for f in &node.target.fields {
+        let _ = write!(out, ", {a}.{}", quote(f.column));
+    }
+    for child in &node.children {
+        related_columns(child, alias, out);
+    }
+}
+
+/// The JOINs of a related target (INNER while every key on the way is NOT NULL), then of
+/// its own related targets, in the same order as [`related_columns`].
+fn related_joins(
+    node: &crate::relations::RelatedNode,
+    parent: &'static ModelMeta,
+    parent_alias: &str,
+    alias: &mut usize,
+    out: &mut String,
+) {
+    *alias += 1;
+    let a = quote(&format!("sr{alias}"));
+    let _ = write!(
+        out,
+        " {} JOIN {} AS {a} ON {a}.{} = {parent_alias}.{}",
+        if node.inner { "INNER" } else { "LEFT" },
+        node.target.qtable(),
+        quote(node.target.pk().column),
+        quote(parent.fields[node.field].column)
+    );
+    for child in &node.children {
+        related_joins(child, node.target, &a, alias, out);
+    }
+}
+
 pub(crate) fn select_list(m: &'static ModelMeta) -> &'static str {
     m.sql.select_list.get_or_init(|| {
         let t = m.qtable();
@@ -884,6 +942,7 @@ fn compile_select_uncached(q: &Query) -> Result<Compiled> {
 /// expressions, subqueries, LIKE and regex lookups, raw SQL, locking, set operations...).
 fn shape(q: &Query) -> Option<(Vec<u64>, Vec<Param>)> {
     if !q.errors.is_empty()
+        || !q.related.is_empty()
         || q.combinator.is_some()
         || !q.annotations.is_empty()
         || q.distinct

@@ -61,6 +61,15 @@ pub trait FieldType: ToSql + FromSqlOwned + Clone + Send + Sync + 'static {
     fn relation() -> Option<crate::relations::Relation> {
         None
     }
+    /// Attaches the related object `select_related` loaded into this (foreign key) field.
+    #[doc(hidden)]
+    fn __load_related(
+        &mut self,
+        _row: &hyperdjango_pgwire::Row,
+        _node: &crate::relations::RelatedNode,
+    ) -> crate::Result<()> {
+        Ok(())
+    }
 }
 
 /// Non-null field types (what `Option<T>` may wrap).

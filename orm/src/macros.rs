@@ -350,6 +350,18 @@ macro_rules! model {
             }
 
             #[allow(unused_assignments)]
+            fn __load_related(&mut self, row: &$crate::Row, node: &$crate::relations::RelatedNode) -> $crate::Result<()> {
+                let mut k = 0usize;
+                $(
+                    if k == node.field {
+                        return <$ty as $crate::FieldType>::__load_related(&mut self.$field, row, node);
+                    }
+                    k += 1;
+                )+
+                ::core::result::Result::Ok(())
+            }
+
+            #[allow(unused_assignments)]
             fn __pre_save(&mut self, adding: bool) {
                 let meta = <$name as $crate::Model>::meta();
                 let mut k = 0usize;

@@ -43,6 +43,10 @@ pub trait Model: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn __pre_save(&mut self, adding: bool);
 
+    /// Attaches a related object `select_related` loaded into foreign key `node.field`.
+    #[doc(hidden)]
+    fn __load_related(&mut self, row: &Row, node: &crate::relations::RelatedNode) -> Result<()>;
+
     /// Runs each field's validators, adding what fails to `errors`.
     #[doc(hidden)]
     fn __clean_fields(&self, exclude: &[&str], errors: &mut ValidationErrors);

@@ -323,6 +323,9 @@ where
     fn relation() -> Option<Relation> {
         Some(Relation { target: T::meta })
     }
+    fn __load_related(&mut self, row: &hyperdjango_pgwire::Row, node: &RelatedNode) -> Result<()> {
+        self.load_from(row, node)
+    }
 }
 
 impl<T, K> FieldType for Option<ForeignKey<T, K>>
@@ -347,6 +350,12 @@ where
     fn relation() -> Option<Relation> {
         Some(Relation { target: T::meta })
     }
+    fn __load_related(&mut self, row: &hyperdjango_pgwire::Row, node: &RelatedNode) -> Result<()> {
+        match self {
+            Some(fk) => fk.load_from(row, node),
+            None => Ok(()),
+        }
+    }
 }
 
 impl<M: Model, T: Model, K> crate::expr::Column<M, ForeignKey<T, K>>
@@ -370,5 +379,108 @@ where
     pub fn related_to(self, target: &T) -> Result<crate::QuerySet<M>> {
         let key: K = key_of::<T, K>(target)?;
         Ok(crate::QuerySet::<M>::new().filter(self.eq(key)))
+    }
+}
+
+/// One relation loaded by `select_related`: the field (of the model the node hangs off), the
+/// target's metadata, where the target's columns start in the row, and the relations
+/// loaded below it.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct RelatedNode {
+    /// The foreign key's index among its model's fields.
+    pub field: usize,
+    /// The target model.
+    pub target: &'static ModelMeta,
+    /// The first column of the target in the row.
+    pub start: usize,
+    /// Whether every foreign key from the root to this one is NOT NULL (an INNER JOIN).
+    pub inner: bool,
+    /// Relations of the target that are loaded too.
+    pub children: Vec<RelatedNode>,
+}
+
+/// Resolves `select_related` paths (`"customer"`, `"author__publisher"`) against `meta`
+/// into a tree, with column offsets from `first_column`. A name that is not a foreign key
+/// is an error naming the model and the name.
+pub(crate) fn related_tree(
+    meta: &'static ModelMeta,
+    paths: &[String],
+    first_column: usize,
+) -> Result<Vec<RelatedNode>> {
+    let mut roots: Vec<RelatedNode> = Vec::new();
+    for path in paths {
+        let mut level = &mut roots;
+        let mut model = meta;
+        let mut inner = true;
+        for name in path.split("__") {
+            let f = model.field(name).ok_or_else(|| model.no_such_field(name))?;
+            let rel = f.relation.ok_or_else(|| {
+                Error::field(
+                    model.name,
+                    name,
+                    "select_related needs a foreign key, and this field is not one",
+                )
+            })?;
+            inner &= !f.nullable;
+            let pos = match level.iter().position(|n| n.field == f.index) {
+                Some(p) => p,
+                None => {
+                    level.push(RelatedNode {
+                        field: f.index,
+                        target: (rel.target)(),
+                        start: 0,
+                        inner,
+                        children: Vec::new(),
+                    });
+                    level.len() - 1
+                }
+            };
+            model = level[pos].target;
+            level = &mut level[pos].children;
+        }
+    }
+    let mut next = first_column;
+    fn place(nodes: &mut [RelatedNode], next: &mut usize) {
+        for n in nodes {
+            n.start = *next;
+            *next += n.target.fields.len();
+            place(&mut n.children, next);
+        }
+    }
+    place(&mut roots, &mut next);
+    Ok(roots)
+}
+
+/// Decodes the target of `node` from `row` (None when the LEFT JOIN found no row), with
+/// its own selected relations attached.
+pub(crate) fn decode_related<T: Model>(
+    row: &hyperdjango_pgwire::Row,
+    node: &RelatedNode,
+) -> Result<Option<T>> {
+    let meta = T::meta();
+    if row.raw(node.start + meta.pk_index)?.is_none() {
+        return Ok(None);
+    }
+    let map: Vec<Option<usize>> = (0..meta.fields.len())
+        .map(|i| Some(node.start + i))
+        .collect();
+    let mut object = T::__decode(row, &map)?;
+    for child in &node.children {
+        object.__load_related(row, child)?;
+    }
+    Ok(Some(object))
+}
+
+impl<T, K> ForeignKey<T, K>
+where
+    T: Model + Send + Sync,
+{
+    /// Attaches the object `select_related` loaded (see [`FieldType::__load_related`]).
+    fn load_from(&mut self, row: &hyperdjango_pgwire::Row, node: &RelatedNode) -> Result<()> {
+        if let Some(object) = decode_related::<T>(row, node)? {
+            self.object = Some(Arc::new(object));
+        }
+        Ok(())
     }
 }

@@ -207,3 +207,96 @@ async fn a_self_referencing_tree() {
         assert_eq!(RelCategory::objects().count().await.unwrap(), 0);
     });
 }
+
+#[tokio::test]
+async fn select_related_loads_targets_in_the_same_query_nested_and_nullable() {
+    orm_test!([RelCustomer, RelOrder, RelInvoice], async {
+        let ann = customer("ann").await;
+        let bob = customer("bob").await;
+        let with_referrer = RelOrder::objects()
+            .create(RelOrder {
+                customer: ForeignKey::to(ann.id.get().unwrap()),
+                referrer: Some(ForeignKey::to(bob.id.get().unwrap())),
+                total: 1.0,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        RelOrder::objects()
+            .create(RelOrder {
+                customer: ForeignKey::to(bob.id.get().unwrap()),
+                total: 2.0,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let orders = RelOrder::objects()
+            .select_related(["customer", "referrer"])
+            .order_by(RelOrder::total)
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(
+            orders.len(),
+            2,
+            "a LEFT JOIN keeps the order without a referrer"
+        );
+        assert_eq!(orders[0].customer.get().unwrap().name, "ann");
+        let referrer = orders[0].referrer.as_ref().unwrap();
+        assert_eq!(referrer.get().unwrap().name, "bob");
+        assert_eq!(orders[1].customer.get().unwrap().name, "bob");
+        assert!(orders[1].referrer.is_none());
+        // Filters and ordering still apply to the main model.
+        let only_ann = RelOrder::objects()
+            .select_related(["customer"])
+            .filter(RelOrder::total.lt(1.5))
+            .get_one()
+            .await
+            .unwrap();
+        assert_eq!(only_ann.customer.get().unwrap().name, "ann");
+
+        // Two levels: invoice -> order -> customer, in one query.
+        RelInvoice::objects()
+            .create(RelInvoice {
+                order: ForeignKey::to(with_referrer.id.get().unwrap()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let (sql, _) = RelInvoice::objects()
+            .select_related(["order__customer"])
+            .to_sql()
+            .unwrap();
+        assert_eq!(sql.matches(" JOIN ").count(), 2, "{sql}");
+        let invoice = RelInvoice::objects()
+            .select_related(["order__customer", "order__referrer"])
+            .get_one()
+            .await
+            .unwrap();
+        let order = invoice.order.get().unwrap();
+        assert_eq!(order.total, 1.0);
+        assert_eq!(order.customer.get().unwrap().name, "ann");
+        assert_eq!(order.referrer.as_ref().unwrap().get().unwrap().name, "bob");
+        // Not asked for: not loaded, and not fetched behind the caller's back.
+        let plain = RelInvoice::objects().get_one().await.unwrap();
+        assert!(!plain.order.is_loaded());
+        // A name that is not a foreign key.
+        let err = RelOrder::objects()
+            .select_related(["total"])
+            .all()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RelOrder.total") && err.contains("foreign key"),
+            "{err}"
+        );
+        let err = RelOrder::objects()
+            .select_related(["customer__nope"])
+            .all()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RelCustomer.nope"), "{err}");
+    });
+}

@@ -135,9 +135,13 @@ impl<M: Model> QuerySet<M> {
 
     fn decode(&self, rows: &[Row], alias: &Arc<str>) -> Result<Vec<M>> {
         let map = row_map::<M>(&self.query.select);
+        let related = self.related_nodes()?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut m = M::__decode(row, &map)?;
+            for node in &related {
+                m.__load_related(row, node)?;
+            }
             m.state_mut().db = Some(alias.clone());
             out.push(m);
         }
@@ -155,15 +159,27 @@ impl<M: Model> QuerySet<M> {
     /// Runs a compiled model select, decoding each row into an instance as it is read.
     async fn fetch_models(&self, alias: &Arc<str>, c: &Compiled) -> Result<Vec<M>> {
         let map = row_map::<M>(&self.query.select);
+        let related = self.related_nodes()?;
         let mut out = Vec::new();
         run_each(alias, c, |row| {
             let mut m = M::__decode(&row, &map)?;
+            for node in &related {
+                m.__load_related(&row, node)?;
+            }
             m.state_mut().db = Some(alias.clone());
             out.push(m);
             Ok(())
         })
         .await?;
         Ok(out)
+    }
+
+    /// The `select_related` tree (empty without one).
+    fn related_nodes(&self) -> Result<Vec<crate::relations::RelatedNode>> {
+        if self.query.related.is_empty() {
+            return Ok(Vec::new());
+        }
+        compiler::related_nodes(&self.query)
     }
 
     /// Fetches the raw rows of whatever the queryset selects (instances' columns and

@@ -96,6 +96,8 @@ pub struct Query {
     pub(crate) errors: Vec<Arc<crate::Error>>,
     /// How many of the first `filters` are the mixins' default filters (`unscoped`).
     pub(crate) scope: usize,
+    /// Foreign keys to load with JOINs (`select_related`), as `a__b` paths.
+    pub(crate) related: Vec<String>,
 }
 
 impl std::fmt::Debug for Query {
@@ -120,6 +122,7 @@ impl Query {
             combinator: None,
             errors: Vec::new(),
             scope: 0,
+            related: Vec::new(),
         }
     }
 
@@ -218,6 +221,37 @@ impl<M: Model> QuerySet<M> {
     /// Keeps the rows not matching `q`.
     pub fn exclude(&self, q: Q<M>) -> Self {
         self.filter_where(Where::Not(Box::new(q.into_where())))
+    }
+
+    /// Loads the objects these foreign keys point at in the same query, with JOINs (LEFT
+    /// JOIN where a key in the path is nullable): `"customer"`, or `"author__publisher"`
+    /// through several. Their fields then answer `get()`. A name that is not a foreign key
+    /// is an error (reported when the query runs) naming the model and the name.
+    ///
+    /// ```
+    /// use hyperdjango_orm::prelude::*;
+    /// use hyperdjango_orm::relations::ForeignKey;
+    /// model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key(), pub name: String } }
+    /// model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
+    /// let (sql, _) = Book::objects().select_related(["author"]).to_sql()?;
+    /// assert!(sql.contains(r#"INNER JOIN "authors" AS "sr1" ON "sr1"."id" = "books"."author_id""#), "{sql}");
+    /// assert!(Book::objects().select_related(["title"]).to_sql().is_err());
+    /// # Ok::<(), hyperdjango_orm::Error>(())
+    /// ```
+    pub fn select_related<const N: usize>(&self, paths: [&str; N]) -> Self {
+        let meta = M::meta();
+        self.with(|q| {
+            for p in paths {
+                match crate::relations::related_tree(meta, &[p.to_string()], 0) {
+                    Ok(_) => {
+                        if !q.related.iter().any(|r| r == p) {
+                            q.related.push(p.to_string());
+                        }
+                    }
+                    Err(e) => q.errors.push(Arc::new(e)),
+                }
+            }
+        })
     }
 
     /// The order (replacing any earlier one and the model's default).
