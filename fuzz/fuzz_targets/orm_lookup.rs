@@ -194,6 +194,29 @@ fn assert_quoted(sql: &str) {
     }
 }
 
+/// Checks a result against the prediction (`None`: Ok; else the start of the error message)
+/// and gives the value when it is Ok.
+fn expect<T>(
+    text: &str,
+    what: &str,
+    got: hyperdjango_orm::Result<T>,
+    want: Option<String>,
+) -> Option<T> {
+    match (got, want) {
+        (Ok(v), None) => Some(v),
+        (Err(e), Some(want)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&want),
+                "{text:?}: got {msg:?}, want {want:?}"
+            );
+            None
+        }
+        (Ok(_), Some(want)) => panic!("{text:?} {what}, want {want:?}"),
+        (Err(e), None) => panic!("{text:?} not {what}: {e}"),
+    }
+}
+
 /// Compiles `qs`: Ok must be quoted SQL; an error must name one of `names` (or say which
 /// annotation or field is missing).
 fn check(qs: &QuerySet<Item>, names: &[&str]) {
@@ -219,32 +242,18 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
-    // The lookup path.
-    match (q::<Item>(text, value(kind)), expected_error(text, kind)) {
-        (Ok(cond), None) => match (
-            Item::objects().filter(cond).to_sql(),
-            compile_error(text, kind),
-        ) {
-            (Ok((sql, _)), None) => assert_quoted(&sql),
-            (Err(e), Some(want)) => {
-                let msg = e.to_string();
-                assert!(
-                    msg.starts_with(&want),
-                    "{text:?}: got {msg:?}, want {want:?}"
-                );
-            }
-            (Ok(_), Some(want)) => panic!("{text:?} compiled, want {want:?}"),
-            (Err(e), None) => panic!("{text:?} parsed but does not compile: {e}"),
-        },
-        (Err(e), Some(want)) => {
-            let msg = e.to_string();
-            assert!(
-                msg.starts_with(&want),
-                "{text:?}: got {msg:?}, want {want:?}"
-            );
+    // The lookup path: first parsed, then compiled.
+    let parsed = expect(
+        text,
+        "parsed",
+        q::<Item>(text, value(kind)),
+        expected_error(text, kind),
+    );
+    if let Some(cond) = parsed {
+        let compiled = Item::objects().filter(cond).to_sql();
+        if let Some((sql, _)) = expect(text, "compiled", compiled, compile_error(text, kind)) {
+            assert_quoted(&sql);
         }
-        (Ok(_), Some(want)) => panic!("{text:?} accepted, want {want:?}"),
-        (Err(e), None) => panic!("{text:?} refused: {e}"),
     }
 
     // The order_by name: "?" is random, a leading '-' is descending.
