@@ -503,7 +503,8 @@ async fn direct_tls_negotiation() {
     if major < 17 {
         skip(&format!(
             "direct_tls_negotiation: PostgreSQL {version} has no direct TLS (17+); \
-             run with HYPER_PG_BIN pointing at PostgreSQL 17 or later built with SSL (the client side is checked against a fake server in direct_tls_against_a_fake_server)"
+             run with HYPER_PG_BIN pointing at PostgreSQL 17 or later built with SSL, e.g. \
+             HYPER_PG_BIN=/opt/hyperdjango-pg18-ssl/native/bin as .ci/run installs it (the client side is checked against a fake server in direct_tls_against_a_fake_server)"
         ));
         // An older server must fail cleanly, not hang.
         let e = connect_err(&config, "direct TLS against an old server").await;
