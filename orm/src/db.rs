@@ -134,8 +134,32 @@ pub(crate) enum Conn {
     Tx(OwnedMutexGuard<TxConn>),
 }
 
+tokio::task_local! {
+    static QUERY_COUNT: Arc<std::sync::atomic::AtomicUsize>;
+}
+
+/// Runs `fut` and counts the statements the ORM sends for it (in this task): a query-count
+/// assertion helper, to prove that `select_related` (or anything else) costs the queries
+/// it should. Transaction control (`BEGIN`, `SAVEPOINT`, `COMMIT`) is not counted.
+///
+/// ```no_run
+/// # use hyperdjango_orm::prelude::*;
+/// # model! { #[table = "t"] pub struct T { pub id: Auto<i64> = Field::new().primary_key() } }
+/// # async fn f() -> hyperdjango_orm::Result<()> {
+/// let (rows, queries) = hyperdjango_orm::db::count_queries(T::objects().all()).await;
+/// assert_eq!(queries, 1);
+/// # let _ = rows?; Ok(()) }
+/// ```
+pub async fn count_queries<F: std::future::Future>(fut: F) -> (F::Output, usize) {
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let out = QUERY_COUNT.scope(counter.clone(), fut).await;
+    (out, counter.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 impl Conn {
+    /// The connection, for one statement (counted by [`count_queries`]).
     pub(crate) fn get(&mut self) -> &mut Connection {
+        let _ = QUERY_COUNT.try_with(|c| c.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         match self {
             Conn::Pooled(c) => c,
             Conn::Tx(t) => &mut t.conn,

@@ -230,12 +230,15 @@ async fn select_related_loads_targets_in_the_same_query_nested_and_nullable() {
             })
             .await
             .unwrap();
-        let orders = RelOrder::objects()
-            .select_related(["customer", "referrer"])
-            .order_by(RelOrder::total)
-            .all()
-            .await
-            .unwrap();
+        let (orders, queries) = hyperdjango_orm::db::count_queries(
+            RelOrder::objects()
+                .select_related(["customer", "referrer"])
+                .order_by(RelOrder::total)
+                .all(),
+        )
+        .await;
+        let orders = orders.unwrap();
+        assert_eq!(queries, 1, "one query loads the orders and both relations");
         assert_eq!(
             orders.len(),
             2,
@@ -268,11 +271,14 @@ async fn select_related_loads_targets_in_the_same_query_nested_and_nullable() {
             .to_sql()
             .unwrap();
         assert_eq!(sql.matches(" JOIN ").count(), 2, "{sql}");
-        let invoice = RelInvoice::objects()
-            .select_related(["order__customer", "order__referrer"])
-            .get_one()
-            .await
-            .unwrap();
+        let (invoice, queries) = hyperdjango_orm::db::count_queries(
+            RelInvoice::objects()
+                .select_related(["order__customer", "order__referrer"])
+                .get_one(),
+        )
+        .await;
+        assert_eq!(queries, 1);
+        let invoice = invoice.unwrap();
         let order = invoice.order.get().unwrap();
         assert_eq!(order.total, 1.0);
         assert_eq!(order.customer.get().unwrap().name, "ann");
@@ -280,6 +286,9 @@ async fn select_related_loads_targets_in_the_same_query_nested_and_nullable() {
         // Not asked for: not loaded, and not fetched behind the caller's back.
         let plain = RelInvoice::objects().get_one().await.unwrap();
         assert!(!plain.order.is_loaded());
+        // Loading it explicitly is one more query each.
+        let (fetched, queries) = hyperdjango_orm::db::count_queries(plain.order.fetch()).await;
+        assert_eq!((fetched.unwrap().total, queries), (1.0, 1));
         // A name that is not a foreign key.
         let err = RelOrder::objects()
             .select_related(["total"])
