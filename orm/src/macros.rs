@@ -350,6 +350,18 @@ macro_rules! model {
             }
 
             #[allow(unused_assignments)]
+            fn __field_any_mut(&mut self, i: usize) -> ::core::option::Option<&mut dyn ::core::any::Any> {
+                let mut k = 0usize;
+                $(
+                    if k == i {
+                        return ::core::option::Option::Some(&mut self.$field);
+                    }
+                    k += 1;
+                )+
+                ::core::option::Option::None
+            }
+
+            #[allow(unused_assignments)]
             fn __load_related(&mut self, row: &$crate::Row, node: &$crate::relations::RelatedNode) -> $crate::Result<()> {
                 let mut k = 0usize;
                 $(

@@ -43,6 +43,10 @@ pub trait Model: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn __pre_save(&mut self, adding: bool);
 
+    /// Field `i`, for typed access by code that knows its type (prefetching).
+    #[doc(hidden)]
+    fn __field_any_mut(&mut self, i: usize) -> Option<&mut dyn std::any::Any>;
+
     /// Attaches a related object `select_related` loaded into foreign key `node.field`.
     #[doc(hidden)]
     fn __load_related(&mut self, row: &Row, node: &crate::relations::RelatedNode) -> Result<()>;

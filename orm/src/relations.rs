@@ -484,3 +484,146 @@ where
         Ok(())
     }
 }
+
+/// The rows of `M` that point at each target, grouped by the target's key (the result of
+/// [`Column::prefetch`](crate::Column)): one query for any number of targets.
+#[derive(Debug)]
+pub struct Prefetched<K, M> {
+    groups: std::collections::HashMap<K, Vec<M>>,
+}
+
+impl<K: std::hash::Hash + Eq, M> Prefetched<K, M> {
+    /// The rows pointing at the target with key `key` (empty when none).
+    pub fn for_key(&self, key: &K) -> &[M] {
+        self.groups.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// Takes the rows pointing at `key` out.
+    pub fn take(&mut self, key: &K) -> Vec<M> {
+        self.groups.remove(key).unwrap_or_default()
+    }
+
+    /// How many targets have at least one row.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Whether no row points at any of the targets.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+}
+
+impl<M: Model, T: Model, K> crate::expr::Column<M, ForeignKey<T, K>>
+where
+    ForeignKey<T, K>: FieldType<Base = K>,
+    K: crate::field::SqlValue + FromSqlOwned + fmt::Debug + std::hash::Hash + Eq,
+{
+    /// The reverse side for many targets at once, in ONE query (`WHERE fk IN (...)`):
+    /// Django's `prefetch_related("orders")`, never N+1. Read each target's rows with
+    /// [`Prefetched::for_key`].
+    ///
+    /// ```no_run
+    /// # use hyperdjango_orm::prelude::*;
+    /// # use hyperdjango_orm::relations::ForeignKey;
+    /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key() } }
+    /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
+    /// # async fn f() -> hyperdjango_orm::Result<()> {
+    /// let authors = Author::objects().all().await?;
+    /// let books = Book::author.prefetch(&authors).await?; // one query
+    /// for a in &authors {
+    ///     println!("{} books", books.for_key(&a.id.get().unwrap()).len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn prefetch(self, targets: &[T]) -> Result<Prefetched<K, M>> {
+        self.prefetch_with(targets, crate::QuerySet::new()).await
+    }
+
+    /// [`prefetch`](Self::prefetch) through a QuerySet of your own (Django's `Prefetch`
+    /// object): its filters, ordering and `select_related` apply.
+    pub async fn prefetch_with(
+        self,
+        targets: &[T],
+        queryset: crate::QuerySet<M>,
+    ) -> Result<Prefetched<K, M>> {
+        let keys: Vec<K> = targets.iter().map(key_of::<T, K>).collect::<Result<_>>()?;
+        let mut groups: std::collections::HashMap<K, Vec<M>> = std::collections::HashMap::new();
+        if keys.is_empty() {
+            return Ok(Prefetched { groups });
+        }
+        let index = self.index();
+        let rows = queryset.filter(self.is_in(keys)).all().await?;
+        for mut row in rows {
+            let key = row
+                .__field_any_mut(index)
+                .and_then(|f| f.downcast_mut::<ForeignKey<T, K>>())
+                .and_then(|fk| fk.id.clone());
+            if let Some(key) = key {
+                groups.entry(key).or_default().push(row);
+            }
+        }
+        Ok(Prefetched { groups })
+    }
+
+    /// The forward side for many rows at once, in ONE query: loads the target of this
+    /// foreign key in every row of `rows` (rows whose key is not set are left alone), so
+    /// `row.fk.get()` answers. Django's `prefetch_related` on a foreign key.
+    ///
+    /// ```no_run
+    /// # use hyperdjango_orm::prelude::*;
+    /// # use hyperdjango_orm::relations::ForeignKey;
+    /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key(), pub name: String } }
+    /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
+    /// # async fn f() -> hyperdjango_orm::Result<()> {
+    /// let mut books = Book::objects().all().await?;
+    /// Book::author.load(&mut books).await?; // one query for all the authors
+    /// for b in &books { println!("{}", b.author.get()?.name); }
+    /// # Ok(()) }
+    /// ```
+    pub async fn load(self, rows: &mut [M]) -> Result<()> {
+        let index = self.index();
+        let mut keys: Vec<K> = Vec::new();
+        for row in rows.iter_mut() {
+            if let Some(k) = row
+                .__field_any_mut(index)
+                .and_then(|f| f.downcast_mut::<ForeignKey<T, K>>())
+                .and_then(|fk| fk.id.clone())
+            {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let pk = T::meta().pk().name;
+        let params: Vec<crate::expr::Param> = keys
+            .into_iter()
+            .map(|k| Arc::new(k) as crate::expr::Param)
+            .collect();
+        let targets = crate::QuerySet::<T>::new()
+            .filter(crate::lookup::q::<T>(
+                &format!("{pk}__in"),
+                crate::lookup::LookupValue::List(params),
+            )?)
+            .all()
+            .await?;
+        let mut by_key: std::collections::HashMap<K, Arc<T>> = std::collections::HashMap::new();
+        for t in targets {
+            by_key.insert(key_of::<T, K>(&t)?, Arc::new(t));
+        }
+        for row in rows.iter_mut() {
+            if let Some(fk) = row
+                .__field_any_mut(index)
+                .and_then(|f| f.downcast_mut::<ForeignKey<T, K>>())
+            {
+                if let Some(object) = fk.id.as_ref().and_then(|k| by_key.get(k)) {
+                    fk.object = Some(object.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -309,3 +309,68 @@ async fn select_related_loads_targets_in_the_same_query_nested_and_nullable() {
         assert!(err.contains("RelCustomer.nope"), "{err}");
     });
 }
+
+#[tokio::test]
+async fn prefetch_loads_both_sides_for_many_rows_in_one_query_each() {
+    orm_test!([RelCustomer, RelOrder], async {
+        let mut customers = Vec::new();
+        for name in ["ann", "bob", "cy"] {
+            customers.push(customer(name).await);
+        }
+        for (who, total) in [(0, 1.0), (0, 2.0), (1, 3.0), (0, 4.0)] {
+            RelOrder::objects()
+                .create(RelOrder {
+                    customer: ForeignKey::to(customers[who].id.get().unwrap()),
+                    total,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        // The reverse side for all customers: one query, however many customers.
+        let (orders, queries) =
+            hyperdjango_orm::db::count_queries(RelOrder::customer.prefetch(&customers)).await;
+        let orders = orders.unwrap();
+        assert_eq!(queries, 1);
+        let totals = |k: i64| -> Vec<f64> {
+            let mut t: Vec<f64> = orders.for_key(&k).iter().map(|o| o.total).collect();
+            t.sort_by(f64::total_cmp);
+            t
+        };
+        assert_eq!(totals(customers[0].id.get().unwrap()), [1.0, 2.0, 4.0]);
+        assert_eq!(totals(customers[1].id.get().unwrap()), [3.0]);
+        assert!(totals(customers[2].id.get().unwrap()).is_empty());
+        // With a QuerySet of one's own (Django's Prefetch): its filter and order apply.
+        let big = RelOrder::customer
+            .prefetch_with(
+                &customers,
+                RelOrder::objects()
+                    .filter(RelOrder::total.gt(1.5))
+                    .order_by(RelOrder::total.desc()),
+            )
+            .await
+            .unwrap();
+        let ann: Vec<f64> = big
+            .for_key(&customers[0].id.get().unwrap())
+            .iter()
+            .map(|o| o.total)
+            .collect();
+        assert_eq!(ann, [4.0, 2.0]);
+        // The forward side: every order's customer, one query for all of them.
+        let mut all = RelOrder::objects().all().await.unwrap();
+        let (loaded, queries) =
+            hyperdjango_orm::db::count_queries(RelOrder::customer.load(&mut all)).await;
+        loaded.unwrap();
+        assert_eq!(queries, 1);
+        let mut names: Vec<&str> = all
+            .iter()
+            .map(|o| o.customer.get().unwrap().name.as_str())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ann", "ann", "ann", "bob"]);
+        // Nothing to load: no query.
+        let (_, queries) =
+            hyperdjango_orm::db::count_queries(RelOrder::customer.prefetch(&[])).await;
+        assert_eq!(queries, 0);
+    });
+}
