@@ -42,6 +42,10 @@
 //! `K` of the target (`i64` by default; `i32` for `Auto<i32>` keys, `String`, `Uuid`, ...).
 //! A self-referencing key (`ForeignKey<Category>` inside `Category`) works as any other.
 //!
+//! **One-to-one** is a foreign key with `.unique()` (one profile per customer), or with
+//! `.primary_key()` when the row's key is the key of the row it extends (the 2005
+//! reference's Restaurant of a Place); its reverse side is `related_to(&target)?.get_one()`.
+//!
 //! A delete that RESTRICT or PROTECT refuses fails with the server's
 //! `foreign_key_violation` (23503), which names the constraint and the referencing table.
 //! Because PostgreSQL runs the cascades, an instance's `delete` counts only its own row in

@@ -374,3 +374,99 @@ async fn prefetch_loads_both_sides_for_many_rows_in_one_query_each() {
         assert_eq!(queries, 0);
     });
 }
+
+model! {
+    #[table = "rel_places"]
+    #[derive(Debug, Clone)]
+    pub struct RelPlace {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub name: String,
+    }
+}
+
+model! {
+    /// The 2005 reference's Restaurant: its primary key is also its foreign key to Place.
+    #[table = "rel_restaurants"]
+    #[derive(Debug, Clone)]
+    pub struct RelRestaurant {
+        pub place: ForeignKey<RelPlace> = Field::new().primary_key().on_delete(OnDelete::Cascade),
+        pub serves_pizza: bool,
+    }
+}
+
+model! {
+    #[table = "rel_profiles"]
+    #[derive(Debug, Clone)]
+    pub struct RelProfile {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub customer: ForeignKey<RelCustomer> = Field::new().unique(),
+        pub theme: String,
+    }
+}
+
+#[tokio::test]
+async fn one_to_one_as_a_unique_key_and_as_a_primary_key() {
+    orm_test!([RelCustomer, RelProfile, RelPlace, RelRestaurant], async {
+        let ann = customer("ann").await;
+        RelProfile::objects()
+            .create(RelProfile {
+                customer: ForeignKey::to(ann.id.get().unwrap()),
+                theme: "dark".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let err = RelProfile::objects()
+            .create(RelProfile {
+                customer: ForeignKey::to(ann.id.get().unwrap()),
+                theme: "light".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::UNIQUE_VIOLATION),
+            "one profile per customer"
+        );
+        let profile = RelProfile::customer
+            .related_to(&ann)
+            .unwrap()
+            .get_one()
+            .await
+            .unwrap();
+        assert_eq!(profile.theme, "dark");
+
+        let place = RelPlace::objects()
+            .create(RelPlace {
+                name: "Luigi's".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut r = RelRestaurant {
+            serves_pizza: true,
+            ..Default::default()
+        };
+        r.place.set_object(place.clone()).unwrap();
+        r.save().await.unwrap();
+        // Saved again: an UPDATE by the shared key, not a second row.
+        r.serves_pizza = false;
+        r.save().await.unwrap();
+        assert_eq!(RelRestaurant::objects().count().await.unwrap(), 1);
+        let back = RelRestaurant::objects()
+            .select_related(["place"])
+            .get(RelRestaurant::place.eq(place.id.get().unwrap()))
+            .await
+            .unwrap();
+        assert!(!back.serves_pizza);
+        assert_eq!(back.place.get().unwrap().name, "Luigi's");
+        let mut place = place;
+        place.delete().await.unwrap();
+        assert_eq!(
+            RelRestaurant::objects().count().await.unwrap(),
+            0,
+            "CASCADE"
+        );
+    });
+}
