@@ -51,6 +51,7 @@ pub mod files;
 pub mod instance;
 pub mod lookup;
 mod macros;
+pub mod many_to_many;
 pub mod mixins;
 pub mod model;
 pub mod query;

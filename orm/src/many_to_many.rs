@@ -1,0 +1,336 @@
+//! Many-to-many relations through a junction table.
+//!
+//! A [`ManyToMany`] names the two models and the junction table (`articles_tags`, with the
+//! columns `article_id` and `tag_id`, both foreign keys, together the primary key). Its
+//! manager methods take the instance on the left and run **one statement each**, and are
+//! idempotent: adding a link twice, or removing one that is not there, changes nothing.
+//!
+//! ```no_run
+//! use hyperdjango_orm::prelude::*;
+//! use hyperdjango_orm::many_to_many::ManyToMany;
+//!
+//! model! { #[derive(Debug, Clone)] #[table = "articles"] pub struct Article { pub id: Auto<i64> = Field::new().primary_key(), pub title: String } }
+//! model! { #[derive(Debug, Clone)] #[table = "tags"] pub struct Tag { pub id: Auto<i64> = Field::new().primary_key(), pub name: String } }
+//!
+//! /// Article ↔ Tag (the spec's `tags = ManyToManyField("articles_tags")`).
+//! pub const ARTICLE_TAGS: ManyToMany<Article, Tag> = ManyToMany::new("articles_tags");
+//!
+//! # async fn f(article: Article, rust: Tag, sql: Tag) -> hyperdjango_orm::Result<()> {
+//! ARTICLE_TAGS.create_table().await?;                 // CREATE TABLE articles_tags (...)
+//! ARTICLE_TAGS.add(&article, &[&rust, &sql]).await?;  // INSERT .. ON CONFLICT DO NOTHING
+//! let tags = ARTICLE_TAGS.all(&article)?.order_by(Tag::name).all().await?;
+//! let n = ARTICLE_TAGS.count(&article).await?;
+//! ARTICLE_TAGS.remove(&article, &[&sql]).await?;
+//! ARTICLE_TAGS.set(&article, &[&rust]).await?;       // exactly these, in one statement
+//! ARTICLE_TAGS.clear(&article).await?;
+//! let articles = ARTICLE_TAGS.reverse(&rust)?.all().await?; // the other way round
+//! # Ok(()) }
+//! ```
+//!
+//! **Extra columns** (the 2005 readers' question: where do they go?) belong on a junction
+//! model of your own, with a foreign key to each side: [`ManyToMany::through`] reads its
+//! table and key columns from it. Create links with that model (so its extra fields get
+//! values); `all`, `reverse`, `remove`, `clear` and `count` work as above.
+
+use std::marker::PhantomData;
+
+use crate::compiler::quote;
+use crate::error::{Error, Result};
+use crate::expr::Param;
+use crate::lookup::Q;
+use crate::model::{Model, ModelMeta};
+use crate::query::QuerySet;
+
+/// A many-to-many relation between `A` and `B` (see the [module docs](self)).
+pub struct ManyToMany<A, B> {
+    table: &'static str,
+    through: Option<fn() -> &'static ModelMeta>,
+    _m: PhantomData<fn() -> (A, B)>,
+}
+
+impl<A, B> Clone for ManyToMany<A, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A, B> Copy for ManyToMany<A, B> {}
+
+impl<A, B> std::fmt::Debug for ManyToMany<A, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManyToMany")
+            .field("table", &self.table)
+            .finish()
+    }
+}
+
+/// The junction's layout: table and the two key columns.
+struct Junction {
+    table: &'static str,
+    a: String,
+    b: String,
+}
+
+impl<A: Model, B: Model> ManyToMany<A, B> {
+    /// A relation through the junction table `table`, whose columns are the lower-case
+    /// model names plus `_id` (`article_id`, `tag_id`).
+    pub const fn new(table: &'static str) -> Self {
+        ManyToMany {
+            table,
+            through: None,
+            _m: PhantomData,
+        }
+    }
+
+    /// A relation through a junction model `J` of your own (extra columns): its table, and
+    /// its foreign keys to `A` and to `B`.
+    pub const fn through<J: Model>() -> Self {
+        ManyToMany {
+            table: "",
+            through: Some(J::meta),
+            _m: PhantomData,
+        }
+    }
+
+    fn junction(&self) -> Result<Junction> {
+        let (a, b) = (A::meta(), B::meta());
+        let Some(through) = self.through else {
+            return Ok(Junction {
+                table: self.table,
+                a: format!("{}_id", a.name.to_lowercase()),
+                b: format!("{}_id", b.name.to_lowercase()),
+            });
+        };
+        let j = through();
+        let key_to = |target: &ModelMeta, skip: Option<&str>| {
+            j.fields
+                .iter()
+                .filter(|f| Some(f.column) != skip)
+                .find(|f| {
+                    f.relation
+                        .is_some_and(|r| std::ptr::eq((r.target)(), target))
+                })
+                .map(|f| f.column.to_string())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{}: the through model has no foreign key to {}",
+                        j.name, target.name
+                    ))
+                })
+        };
+        let a_col = key_to(a, None)?;
+        let b_col = key_to(b, Some(&a_col))?;
+        Ok(Junction {
+            table: j.table,
+            a: a_col,
+            b: b_col,
+        })
+    }
+
+    /// The statement that creates the junction table (for `new`; a `through` model is
+    /// created like any model).
+    ///
+    /// ```
+    /// # use hyperdjango_orm::prelude::*;
+    /// # use hyperdjango_orm::many_to_many::ManyToMany;
+    /// # model! { #[table = "articles"] pub struct Article { pub id: Auto<i64> = Field::new().primary_key() } }
+    /// # model! { #[table = "tags"] pub struct Tag { pub id: Auto<i32> = Field::new().primary_key() } }
+    /// let sql = ManyToMany::<Article, Tag>::new("articles_tags").create_table_sql()?;
+    /// assert_eq!(sql, concat!(
+    ///     r#"CREATE TABLE "articles_tags" ("article_id" BIGINT NOT NULL REFERENCES "articles" ("id") ON DELETE CASCADE, "#,
+    ///     r#""tag_id" INTEGER NOT NULL REFERENCES "tags" ("id") ON DELETE CASCADE, PRIMARY KEY ("article_id", "tag_id"))"#));
+    /// # Ok::<(), hyperdjango_orm::Error>(())
+    /// ```
+    pub fn create_table_sql(&self) -> Result<String> {
+        let j = self.junction()?;
+        let col = |name: &str, m: &ModelMeta| {
+            let pk = m.pk();
+            // The key column of a SERIAL/BIGSERIAL key is INTEGER/BIGINT.
+            let ty = match pk.sql_type {
+                "SERIAL" => "INTEGER",
+                "BIGSERIAL" => "BIGINT",
+                "SMALLSERIAL" => "SMALLINT",
+                t => t,
+            };
+            format!(
+                "{} {ty} NOT NULL REFERENCES {} ({}) ON DELETE CASCADE",
+                quote(name),
+                quote(m.table),
+                quote(pk.column)
+            )
+        };
+        Ok(format!(
+            "CREATE TABLE {} ({}, {}, PRIMARY KEY ({}, {}))",
+            quote(j.table),
+            col(&j.a, A::meta()),
+            col(&j.b, B::meta()),
+            quote(&j.a),
+            quote(&j.b)
+        ))
+    }
+
+    /// Creates the junction table on the current database.
+    pub async fn create_table(&self) -> Result<()> {
+        crate::ddl::execute_batch(&self.create_table_sql()?).await
+    }
+
+    /// `B`s linked to `a`, as a QuerySet (filter, order, count it as any other).
+    pub fn all(&self, a: &A) -> Result<QuerySet<B>> {
+        let j = self.junction()?;
+        let b = B::meta();
+        let cond = format!(
+            "{}.{} IN (SELECT {} FROM {} WHERE {} = %s)",
+            quote(b.table),
+            quote(b.pk().column),
+            quote(&j.b),
+            quote(j.table),
+            quote(&j.a)
+        );
+        Ok(QuerySet::new().filter(Q::raw(&cond, vec![key(a)?])))
+    }
+
+    /// `A`s linked to `b` (the reverse side), as a QuerySet.
+    pub fn reverse(&self, b: &B) -> Result<QuerySet<A>> {
+        let j = self.junction()?;
+        let a = A::meta();
+        let cond = format!(
+            "{}.{} IN (SELECT {} FROM {} WHERE {} = %s)",
+            quote(a.table),
+            quote(a.pk().column),
+            quote(&j.a),
+            quote(j.table),
+            quote(&j.b)
+        );
+        Ok(QuerySet::new().filter(Q::raw(&cond, vec![key(b)?])))
+    }
+
+    /// Links `a` to each of `bs` (one INSERT; links that exist are left alone). Returns
+    /// how many links were created. Not for a `through` model: create its rows.
+    pub async fn add(&self, a: &A, bs: &[&B]) -> Result<u64> {
+        let j = self.plain("add")?;
+        if bs.is_empty() {
+            return Ok(0);
+        }
+        let mut params = vec![key(a)?];
+        let mut values = Vec::with_capacity(bs.len());
+        for b in bs {
+            params.push(key(*b)?);
+            values.push(format!("($1, ${})", params.len()));
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}, {}) VALUES {} ON CONFLICT DO NOTHING",
+            quote(j.table),
+            quote(&j.a),
+            quote(&j.b),
+            values.join(", ")
+        );
+        execute(&sql, params).await
+    }
+
+    /// Unlinks `a` from each of `bs` (one DELETE). Returns how many links were removed.
+    pub async fn remove(&self, a: &A, bs: &[&B]) -> Result<u64> {
+        let j = self.junction()?;
+        if bs.is_empty() {
+            return Ok(0);
+        }
+        let mut params = vec![key(a)?];
+        let mut ph = Vec::with_capacity(bs.len());
+        for b in bs {
+            params.push(key(*b)?);
+            ph.push(format!("${}", params.len()));
+        }
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1 AND {} IN ({})",
+            quote(j.table),
+            quote(&j.a),
+            quote(&j.b),
+            ph.join(", ")
+        );
+        execute(&sql, params).await
+    }
+
+    /// Unlinks `a` from everything (one DELETE). Returns how many links were removed.
+    pub async fn clear(&self, a: &A) -> Result<u64> {
+        let j = self.junction()?;
+        let sql = format!("DELETE FROM {} WHERE {} = $1", quote(j.table), quote(&j.a));
+        execute(&sql, vec![key(a)?]).await
+    }
+
+    /// Makes `a` linked to exactly `bs`: one statement removes the other links and adds the
+    /// missing ones. Returns how many links were added.
+    pub async fn set(&self, a: &A, bs: &[&B]) -> Result<u64> {
+        let j = self.plain("set")?;
+        if bs.is_empty() {
+            self.clear(a).await?;
+            return Ok(0);
+        }
+        let mut params = vec![key(a)?];
+        let mut ph = Vec::with_capacity(bs.len());
+        for b in bs {
+            params.push(key(*b)?);
+            ph.push(format!("${}", params.len()));
+        }
+        let (t, ca, cb) = (quote(j.table), quote(&j.a), quote(&j.b));
+        let list = ph.join(", ");
+        let values: Vec<String> = ph.iter().map(|p| format!("($1, {p})")).collect();
+        let sql = format!(
+            "WITH gone AS (DELETE FROM {t} WHERE {ca} = $1 AND {cb} NOT IN ({list})) \
+             INSERT INTO {t} ({ca}, {cb}) VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        execute(&sql, params).await
+    }
+
+    /// How many `B`s are linked to `a` (one COUNT).
+    pub async fn count(&self, a: &A) -> Result<i64> {
+        let j = self.junction()?;
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} = $1",
+            quote(j.table),
+            quote(&j.a)
+        );
+        let alias = crate::db::resolve(None);
+        let p = key(a)?;
+        let mut conn = crate::db::connection(&alias).await?;
+        let row = conn.get().query_one(sql.as_str(), &[p.as_ref()]).await?;
+        Ok(row.get(0)?)
+    }
+
+    /// The junction of a relation the manager may write to directly.
+    fn plain(&self, op: &str) -> Result<Junction> {
+        if let Some(through) = self.through {
+            return Err(Error::Usage(format!(
+                "{op}: this many-to-many goes through the model {}: create or delete its rows to link with its extra fields",
+                through().name
+            )));
+        }
+        self.junction()
+    }
+}
+
+/// The primary key of a saved instance, as a parameter.
+fn key<M: Model>(m: &M) -> Result<Param> {
+    let meta = M::meta();
+    let unsaved = || {
+        Error::Usage(format!(
+            "{}: an unsaved instance (no primary key) cannot be linked",
+            meta.name
+        ))
+    };
+    let v = m.__field_ref(meta.pk_index).ok_or_else(unsaved)?;
+    if crate::query::write::is_null(v) {
+        return Err(unsaved());
+    }
+    m.__field_param(meta.pk_index).ok_or_else(unsaved)
+}
+
+async fn execute(sql: &str, params: Vec<Param>) -> Result<u64> {
+    let alias = crate::db::resolve(None);
+    let refs: Vec<&(dyn crate::ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn crate::ToSql + Sync))
+        .collect();
+    let mut conn = crate::db::connection(&alias).await?;
+    let n = conn.get().execute(sql, &refs).await?;
+    drop(refs);
+    Ok(n)
+}
