@@ -46,8 +46,9 @@
 //! `.primary_key()` when the row's key is the key of the row it extends (the 2005
 //! reference's Restaurant of a Place); its reverse side is `related_to(&target)?.get_one()`.
 //!
-//! A delete that RESTRICT or PROTECT refuses fails with the server's
-//! `foreign_key_violation` (23503), which names the constraint and the referencing table.
+//! A delete that RESTRICT or PROTECT refuses fails with the server's error, which names the
+//! constraint and the referencing table: `foreign_key_violation` (23503) on PostgreSQL 15,
+//! `restrict_violation` (23001) on 18.
 //! Because PostgreSQL runs the cascades, an instance's `delete` counts only its own row in
 //! the per-model counts it returns.
 //!
