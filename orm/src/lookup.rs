@@ -442,12 +442,41 @@ impl IntoLookupValue for LookupValue {
 /// assert!(err.to_string().starts_with("Product.name__like: unknown lookup \"like\""));
 /// ```
 pub fn q<M: Model>(path: &str, value: impl IntoLookupValue) -> Result<Q<M>> {
-    let meta = M::meta();
+    lookup_where(M::meta(), path, value.into_lookup_value()).map(Q::from_where)
+}
+
+/// The condition `rows of a model whose foreign key (field `fk`) points at a row of the
+/// target matching `inner``: `fk IN (SELECT pk FROM target WHERE inner)`.
+pub(crate) fn related_where(fk: usize, target: &'static crate::ModelMeta, inner: Where) -> Where {
+    let mut sub = Query::new(target);
+    sub.filters.push(inner);
+    sub.select = crate::query::Select::Values(vec![(
+        target.pk().name.to_string(),
+        Node::Field(target.pk_index),
+    )]);
+    sub.order = Some(Vec::new());
+    Where::Lookup {
+        lhs: Node::Field(fk),
+        op: Lookup::In,
+        rhs: Rhs::Query(Box::new(sub)),
+    }
+}
+
+/// [`q`] on a model's metadata: a path that goes through a foreign key into a field of its
+/// target (`customer__name__icontains`) becomes `customer_id IN (SELECT ...)`.
+fn lookup_where(meta: &'static crate::ModelMeta, path: &str, value: LookupValue) -> Result<Where> {
     let mut parts = path.split("__");
     let name = parts.next().unwrap_or_default();
     let field = meta.field(name).ok_or_else(|| meta.no_such_field(name))?;
     let mut lhs = Node::Field(field.index);
     let rest: Vec<&str> = parts.collect();
+    if let (Some(rel), Some(next)) = (field.relation, rest.first()) {
+        let target = (rel.target)();
+        if target.field(next).is_some() {
+            let inner = lookup_where(target, &rest.join("__"), value)?;
+            return Ok(related_where(field.index, target, inner));
+        }
+    }
     let (transforms, lookup_name) = match rest.split_last() {
         None => (&[][..], "exact"),
         Some((last, init)) if TRANSFORMS.contains(last) => {
@@ -481,7 +510,7 @@ pub fn q<M: Model>(path: &str, value: impl IntoLookupValue) -> Result<Q<M>> {
             }
         },
     };
-    let v = value.into_lookup_value();
+    let v = value;
     let bad = |what: &str| {
         Err(Error::field(
             meta.name,
@@ -505,15 +534,15 @@ pub fn q<M: Model>(path: &str, value: impl IntoLookupValue) -> Result<Q<M>> {
         }
         (Lookup::IsNull, _) => return bad("a bool"),
         (Lookup::Exact, LookupValue::Null) => {
-            return Ok(Q::from_where(Where::Lookup {
+            return Ok(Where::Lookup {
                 lhs,
                 op: Lookup::IsNull,
                 rhs: Rhs::Bool(true),
-            }));
+            });
         }
         (_, LookupValue::Null) => return bad("a value, not NULL"),
         (_, LookupValue::One(p)) => Rhs::Node(Node::Param(p)),
         (_, _) => return bad("one value"),
     };
-    Ok(Q::from_where(Where::Lookup { lhs, op, rhs }))
+    Ok(Where::Lookup { lhs, op, rhs })
 }

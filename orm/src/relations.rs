@@ -632,3 +632,40 @@ where
         Ok(())
     }
 }
+
+impl<M: Model, T: Model, K> crate::expr::Column<M, ForeignKey<T, K>> {
+    /// Rows whose related `T` matches `condition` (a filter across the relation, typed):
+    /// `Order::customer.matching(Customer::name.eq("ann"))`. The string form spans relations
+    /// too: `q("customer__name", "ann")`. Compiled as `customer_id IN (SELECT id FROM ...)`.
+    ///
+    /// ```
+    /// # use hyperdjango_orm::prelude::*;
+    /// # use hyperdjango_orm::relations::ForeignKey;
+    /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key(), pub name: String } }
+    /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
+    /// let typed = Book::objects().filter(Book::author.matching(Author::name.eq("ann".to_string())));
+    /// let strings = Book::objects().filter(q("author__name", "ann")?);
+    /// assert_eq!(typed.to_sql()?.0, strings.to_sql()?.0);
+    /// assert!(typed.to_sql()?.0.contains(r#""books"."author_id" IN (SELECT"#));
+    /// # Ok::<(), hyperdjango_orm::Error>(())
+    /// ```
+    pub fn matching(self, condition: crate::Q<T>) -> crate::Q<M> {
+        crate::Q::from_where(crate::lookup::related_where(
+            self.index(),
+            T::meta(),
+            condition.into_where(),
+        ))
+    }
+}
+
+impl<M: Model, T: Model, K> crate::expr::Column<M, Option<ForeignKey<T, K>>> {
+    /// [`matching`](crate::expr::Column::matching) for a nullable foreign key (rows whose
+    /// key is NULL never match).
+    pub fn matching(self, condition: crate::Q<T>) -> crate::Q<M> {
+        crate::Q::from_where(crate::lookup::related_where(
+            self.index(),
+            T::meta(),
+            condition.into_where(),
+        ))
+    }
+}

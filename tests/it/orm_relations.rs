@@ -480,3 +480,85 @@ async fn one_to_one_as_a_unique_key_and_as_a_primary_key() {
         );
     });
 }
+
+#[tokio::test]
+async fn filters_span_relations_typed_and_in_the_string_form() {
+    orm_test!([RelCustomer, RelOrder, RelInvoice], async {
+        let ann = customer("ann").await;
+        let annabel = customer("annabel").await;
+        let bob = customer("bob").await;
+        let mut order_ids = Vec::new();
+        for (c, total) in [(&ann, 1.0), (&annabel, 2.0), (&bob, 3.0)] {
+            let o = RelOrder::objects()
+                .create(RelOrder {
+                    customer: ForeignKey::to(c.id.get().unwrap()),
+                    referrer: (total > 2.5).then(|| ForeignKey::to(ann.id.get().unwrap())),
+                    total,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            order_ids.push(o.id.get().unwrap());
+        }
+        for id in &order_ids {
+            RelInvoice::objects()
+                .create(RelInvoice {
+                    order: ForeignKey::to(*id),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let totals = |orders: Vec<RelOrder>| -> Vec<f64> {
+            let mut t: Vec<f64> = orders.into_iter().map(|o| o.total).collect();
+            t.sort_by(f64::total_cmp);
+            t
+        };
+        let by_string = RelOrder::objects()
+            .filter(q("customer__name__startswith", "ann").unwrap())
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(totals(by_string), [1.0, 2.0]);
+        let typed = RelOrder::objects()
+            .filter(RelOrder::customer.matching(RelCustomer::name.eq("bob".to_string())))
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(totals(typed), [3.0]);
+        // Through a nullable key, combined with a filter on the model itself.
+        let referred = RelOrder::objects()
+            .filter(
+                RelOrder::referrer.matching(RelCustomer::name.eq("ann".to_string()))
+                    & RelOrder::total.gt(0.0),
+            )
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(referred, 1);
+        // Two relations deep: invoices of orders whose customer is "annabel".
+        let n = RelInvoice::objects()
+            .filter(q("order__customer__name", "annabel").unwrap())
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        // A lookup on the key itself still works, and a wrong name is an error naming the path.
+        let n = RelOrder::objects()
+            .filter(
+                q(
+                    "customer__in",
+                    vec![ann.id.get().unwrap(), bob.id.get().unwrap()],
+                )
+                .unwrap(),
+            )
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        let err = q::<RelOrder>("customer__nmae", "ann")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RelOrder.customer__nmae"), "{err}");
+    });
+}
