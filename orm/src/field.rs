@@ -430,8 +430,22 @@ pub struct FieldOptions {
     pub on_delete: Option<crate::relations::OnDelete>,
     /// For a foreign key: the name of the reverse relation on the target.
     pub related_name: Option<&'static str>,
+    /// Unique per date, month or year of another (date or time) field: the 2005
+    /// reference's `unique_for_date` and friends, checked by `validate_unique`.
+    pub unique_for: Option<(UniqueFor, &'static str)>,
     /// Mistakes in the declaration (an invalid regex), reported when the model is used.
     pub errors: Vec<String>,
+}
+
+/// The period of `unique_for_date`, `unique_for_month` and `unique_for_year`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueFor {
+    /// The same calendar day.
+    Date,
+    /// The same month of the same year.
+    Month,
+    /// The same year.
+    Year,
 }
 
 /// The part a field plays in a mixin (see [`crate::mixins`]).
@@ -557,6 +571,31 @@ impl<T: FieldType> Field<T> {
     /// ```
     pub fn related_name(mut self, name: &'static str) -> Self {
         self.opts.related_name = Some(name);
+        self
+    }
+
+    /// Unique among rows whose `date_field` falls on the same day (Django's
+    /// `unique_for_date`): checked by `validate_unique` / `full_clean`, not by a constraint.
+    ///
+    /// ```
+    /// use hyperdjango_orm::field::UniqueFor;
+    /// let f = hyperdjango_orm::Field::<String>::new().unique_for_date("pub_date");
+    /// assert_eq!(f.options().unique_for, Some((UniqueFor::Date, "pub_date")));
+    /// ```
+    pub fn unique_for_date(mut self, date_field: &'static str) -> Self {
+        self.opts.unique_for = Some((UniqueFor::Date, date_field));
+        self
+    }
+
+    /// Unique among rows whose `date_field` falls in the same month (`unique_for_month`).
+    pub fn unique_for_month(mut self, date_field: &'static str) -> Self {
+        self.opts.unique_for = Some((UniqueFor::Month, date_field));
+        self
+    }
+
+    /// Unique among rows whose `date_field` falls in the same year (`unique_for_year`).
+    pub fn unique_for_year(mut self, date_field: &'static str) -> Self {
+        self.opts.unique_for = Some((UniqueFor::Year, date_field));
         self
     }
 

@@ -459,6 +459,16 @@ impl ModelMeta {
             }
             found.first().map(|f| f.index)
         };
+        for f in &fields {
+            if let Some((_, date)) = f.options.unique_for {
+                if !fields.iter().any(|g| g.name == date) {
+                    errors.push((
+                        f.name.to_string(),
+                        format!("unique_for_date/month/year names no such field {date:?}"),
+                    ));
+                }
+            }
+        }
         let soft_delete = role(crate::field::FieldRole::SoftDelete, &mut errors);
         let owner = role(crate::field::FieldRole::Owner, &mut errors);
         let version = role(crate::field::FieldRole::Version, &mut errors);

@@ -147,8 +147,10 @@ pub async fn validate_unique<M: Model>(m: &M) -> Result<()> {
     } else {
         sets.push(vec![meta.pk_index]);
     }
+    check_unique_for(m, &mut errors).await?;
     for set in sets {
-        let mut qs = crate::QuerySet::<M>::new();
+        // Soft-deleted rows and other owners' rows still hold their unique values.
+        let mut qs = crate::QuerySet::<M>::new().unscoped();
         let mut any_null = false;
         for &i in &set {
             match m.__field_param(i) {
@@ -211,6 +213,76 @@ pub async fn validate_unique<M: Model>(m: &M) -> Result<()> {
         }
     }
     errors.into_result().map_err(Error::Validation)
+}
+
+/// The `unique_for_date` / `_month` / `_year` checks of `validate_unique`.
+async fn check_unique_for<M: Model>(m: &M, errors: &mut ValidationErrors) -> Result<()> {
+    use crate::expr::Node;
+    use crate::field::UniqueFor;
+    use crate::lookup::{Lookup, Rhs, Where};
+    let meta = M::meta();
+    for f in &meta.fields {
+        let Some((period, date_name)) = f.options.unique_for else {
+            continue;
+        };
+        let date = meta.field_or_err(date_name)?;
+        let (Some(value), Some(when)) = (m.__field_param(f.index), m.__field_param(date.index))
+        else {
+            continue;
+        };
+        if crate::query::write::is_null(value.as_ref())
+            || crate::query::write::is_null(when.as_ref())
+        {
+            continue;
+        }
+        let parts: &[&'static str] = match period {
+            UniqueFor::Date => &["DATE"],
+            UniqueFor::Month => &["YEAR", "MONTH"],
+            UniqueFor::Year => &["YEAR"],
+        };
+        let mut qs = crate::QuerySet::<M>::new()
+            .unscoped()
+            .filter_where(Where::Lookup {
+                lhs: Node::Field(f.index),
+                op: Lookup::Exact,
+                rhs: Rhs::Node(Node::Param(value)),
+            });
+        for part in parts {
+            qs = qs.filter_where(Where::Lookup {
+                lhs: Node::Extract(part, Box::new(Node::Field(date.index))),
+                op: Lookup::Exact,
+                rhs: Rhs::Node(Node::Extract(part, Box::new(Node::Param(when.clone())))),
+            });
+        }
+        if !m.state().adding {
+            if let Some(pk) = m.__field_param(meta.pk_index) {
+                qs = qs.filter_where(Where::Not(Box::new(Where::Lookup {
+                    lhs: Node::Field(meta.pk_index),
+                    op: Lookup::Exact,
+                    rhs: Rhs::Node(Node::Param(pk)),
+                })));
+            }
+        }
+        if let Some(db) = &m.state().db {
+            qs = qs.using(db);
+        }
+        if qs.exists().await? {
+            let period = match period {
+                UniqueFor::Date => "date",
+                UniqueFor::Month => "month",
+                UniqueFor::Year => "year",
+            };
+            errors.add(
+                f.name,
+                format!(
+                    "{} must be unique for {} {period}.",
+                    capitalize(&f.verbose_name()),
+                    capitalize(&date.verbose_name())
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn capitalize(s: &str) -> String {

@@ -3,7 +3,7 @@
 
 use hyperdjango_orm::custom_field::Money;
 use hyperdjango_orm::prelude::*;
-use hyperdjango_orm::{CustomField, custom_field};
+use hyperdjango_orm::{CustomField, Error, custom_field};
 use hyperdjango_pgwire::types::Json;
 use rust_decimal::Decimal;
 
@@ -147,5 +147,60 @@ async fn spec_fields_round_trip_and_refuse_bad_values_clearly() {
             err.contains("storage_temp") && err.contains("below absolute zero"),
             "{err}"
         );
+    });
+}
+
+model! {
+    /// The 2005 reference's unique_for_date / unique_for_month.
+    #[table = "uf_posts"]
+    #[derive(Debug, Clone)]
+    pub struct UfPost {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub title: String = Field::new().unique_for_date("pub_date"),
+        pub slug: String = Field::new().unique_for_month("pub_date"),
+        pub pub_date: chrono::DateTime<chrono::Utc>,
+    }
+}
+
+#[tokio::test]
+async fn unique_for_date_and_month_are_validated() {
+    orm_test!([UfPost], async {
+        let at = |d: u32| {
+            chrono::DateTime::parse_from_rfc3339(&format!("2026-03-{d:02}T10:00:00Z"))
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let mut first = UfPost {
+            title: "Hello".into(),
+            slug: "hello".into(),
+            pub_date: at(5),
+            ..Default::default()
+        };
+        first.full_clean().await.unwrap();
+        first.save().await.unwrap();
+        // Same title the same day, same slug the same month: both refused, per field.
+        let clash = UfPost {
+            title: "Hello".into(),
+            slug: "hello".into(),
+            pub_date: at(5),
+            ..Default::default()
+        };
+        let err = clash.full_clean().await.unwrap_err();
+        let Error::Validation(v) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(v.get("title"), ["Title must be unique for Pub date date."]);
+        assert_eq!(v.get("slug"), ["Slug must be unique for Pub date month."]);
+        // Another day of the same month: only the slug clashes.
+        let next_day = UfPost {
+            title: "Hello".into(),
+            slug: "hello".into(),
+            pub_date: at(6),
+            ..Default::default()
+        };
+        let err = next_day.full_clean().await.unwrap_err().to_string();
+        assert!(err.contains("slug") && !err.contains("title"), "{err}");
+        // The saved row does not clash with itself.
+        first.full_clean().await.unwrap();
     });
 }
