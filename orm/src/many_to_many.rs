@@ -176,31 +176,13 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
     /// `B`s linked to `a`, as a QuerySet (filter, order, count it as any other).
     pub fn all(&self, a: &A) -> Result<QuerySet<B>> {
         let j = self.junction()?;
-        let b = B::meta();
-        let cond = format!(
-            "{}.{} IN (SELECT {} FROM {} WHERE {} = %s)",
-            quote(b.table),
-            quote(b.pk().column),
-            quote(&j.b),
-            quote(j.table),
-            quote(&j.a)
-        );
-        Ok(QuerySet::new().filter(Q::raw(&cond, vec![key(a)?])))
+        linked(&j.b, j.table, &j.a, key(a)?)
     }
 
     /// `A`s linked to `b` (the reverse side), as a QuerySet.
     pub fn reverse(&self, b: &B) -> Result<QuerySet<A>> {
         let j = self.junction()?;
-        let a = A::meta();
-        let cond = format!(
-            "{}.{} IN (SELECT {} FROM {} WHERE {} = %s)",
-            quote(a.table),
-            quote(a.pk().column),
-            quote(&j.a),
-            quote(j.table),
-            quote(&j.b)
-        );
-        Ok(QuerySet::new().filter(Q::raw(&cond, vec![key(b)?])))
+        linked(&j.a, j.table, &j.b, key(b)?)
     }
 
     /// Links `a` to each of `bs` (one INSERT; links that exist are left alone). Returns
@@ -210,12 +192,8 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
         if bs.is_empty() {
             return Ok(0);
         }
-        let mut params = vec![key(a)?];
-        let mut values = Vec::with_capacity(bs.len());
-        for b in bs {
-            params.push(key(*b)?);
-            values.push(format!("($1, ${})", params.len()));
-        }
+        let (params, ph) = keys(a, bs)?;
+        let values: Vec<String> = ph.iter().map(|p| format!("($1, {p})")).collect();
         let sql = format!(
             "INSERT INTO {} ({}, {}) VALUES {} ON CONFLICT DO NOTHING",
             quote(j.table),
@@ -232,12 +210,7 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
         if bs.is_empty() {
             return Ok(0);
         }
-        let mut params = vec![key(a)?];
-        let mut ph = Vec::with_capacity(bs.len());
-        for b in bs {
-            params.push(key(*b)?);
-            ph.push(format!("${}", params.len()));
-        }
+        let (params, ph) = keys(a, bs)?;
         let sql = format!(
             "DELETE FROM {} WHERE {} = $1 AND {} IN ({})",
             quote(j.table),
@@ -263,12 +236,7 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
             self.clear(a).await?;
             return Ok(0);
         }
-        let mut params = vec![key(a)?];
-        let mut ph = Vec::with_capacity(bs.len());
-        for b in bs {
-            params.push(key(*b)?);
-            ph.push(format!("${}", params.len()));
-        }
+        let (params, ph) = keys(a, bs)?;
         let (t, ca, cb) = (quote(j.table), quote(&j.a), quote(&j.b));
         let list = ph.join(", ");
         let values: Vec<String> = ph.iter().map(|p| format!("($1, {p})")).collect();
@@ -305,6 +273,32 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
         }
         self.junction()
     }
+}
+
+/// The rows of `M` whose key is in the junction's `want` column next to `key` in its
+/// `by` column: `pk IN (SELECT want FROM junction WHERE by = key)`.
+fn linked<M: Model>(want: &str, junction: &str, by: &str, key: Param) -> Result<QuerySet<M>> {
+    let m = M::meta();
+    let cond = format!(
+        "{}.{} IN (SELECT {} FROM {} WHERE {} = %s)",
+        quote(m.table),
+        quote(m.pk().column),
+        quote(want),
+        quote(junction),
+        quote(by)
+    );
+    Ok(QuerySet::new().filter(Q::raw(&cond, vec![key])))
+}
+
+/// The keys of `a` (`$1`) and of each of `bs`, with the placeholders of the latter.
+fn keys<A: Model, B: Model>(a: &A, bs: &[&B]) -> Result<(Vec<Param>, Vec<String>)> {
+    let mut params = vec![key(a)?];
+    let mut placeholders = Vec::with_capacity(bs.len());
+    for b in bs {
+        params.push(key(*b)?);
+        placeholders.push(format!("${}", params.len()));
+    }
+    Ok((params, placeholders))
 }
 
 /// The primary key of a saved instance, as a parameter.

@@ -490,6 +490,15 @@ where
     }
 }
 
+/// Field `index` of `row` as the foreign key it is (None for another type).
+fn fk_field<M: Model, T: 'static, K: 'static>(
+    row: &mut M,
+    index: usize,
+) -> Option<&mut ForeignKey<T, K>> {
+    row.__field_any_mut(index)
+        .and_then(|f| f.downcast_mut::<ForeignKey<T, K>>())
+}
+
 /// The rows of `M` that point at each target, grouped by the target's key (the result of
 /// [`Column::prefetch`](crate::Column)): one query for any number of targets.
 #[derive(Debug)]
@@ -560,10 +569,7 @@ where
         let index = self.index();
         let rows = queryset.filter(self.is_in(keys)).all().await?;
         for mut row in rows {
-            let key = row
-                .__field_any_mut(index)
-                .and_then(|f| f.downcast_mut::<ForeignKey<T, K>>())
-                .and_then(|fk| fk.id.clone());
+            let key = fk_field::<M, T, K>(&mut row, index).and_then(|fk| fk.id.clone());
             if let Some(key) = key {
                 groups.entry(key).or_default().push(row);
             }
@@ -590,11 +596,7 @@ where
         let index = self.index();
         let mut keys: Vec<K> = Vec::new();
         for row in rows.iter_mut() {
-            if let Some(k) = row
-                .__field_any_mut(index)
-                .and_then(|f| f.downcast_mut::<ForeignKey<T, K>>())
-                .and_then(|fk| fk.id.clone())
-            {
+            if let Some(k) = fk_field::<M, T, K>(row, index).and_then(|fk| fk.id.clone()) {
                 if !keys.contains(&k) {
                     keys.push(k);
                 }
@@ -620,10 +622,7 @@ where
             by_key.insert(key_of::<T, K>(&t)?, Arc::new(t));
         }
         for row in rows.iter_mut() {
-            if let Some(fk) = row
-                .__field_any_mut(index)
-                .and_then(|f| f.downcast_mut::<ForeignKey<T, K>>())
-            {
+            if let Some(fk) = fk_field::<M, T, K>(row, index) {
                 if let Some(object) = fk.id.as_ref().and_then(|k| by_key.get(k)) {
                     fk.object = Some(object.clone());
                 }
