@@ -30,9 +30,11 @@
 //!     #[meta = Meta::new().cache_ttl(Duration::from_secs(60))]
 //!     pub struct Country { pub code: String = Field::new().primary_key(), pub name: String }
 //! }
-//! let _cached = Country::objects().all();              // cached for 60 s
-//! let _fresh = Country::objects().no_cache().all();    // always asks the server
-//! hyperdjango_orm::cache::invalidate("countries");     // after a raw write
+//! # async fn f() -> hyperdjango_orm::Result<()> {
+//! let _cached = Country::objects().all().await?;             // cached for 60 s
+//! let _fresh = Country::objects().no_cache().all().await?;   // always asks the server
+//! hyperdjango_orm::cache::invalidate("countries");           // after a raw write
+//! # Ok(()) }
 //! ```
 
 use std::collections::HashMap;
