@@ -64,6 +64,25 @@ pub(crate) struct Deleted {
     pub(crate) changed: Vec<String>,
 }
 
+/// A DELETE's foreign key violation (15) or restrict violation (18) as
+/// [`Error::Protected`]: in a DELETE both can only mean rows still refer to the deleted ones.
+fn refused(
+    own: &'static ModelMeta,
+    e: hyperdjango_pgwire::Error,
+) -> std::result::Result<Error, hyperdjango_pgwire::Error> {
+    use hyperdjango_pgwire::SqlState;
+    let code = e.code();
+    if code != Some(&SqlState::FOREIGN_KEY_VIOLATION) && code != Some(&SqlState::RESTRICT_VIOLATION)
+    {
+        return Err(e);
+    }
+    Ok(Error::Protected {
+        model: own.name,
+        referenced_by: e.as_db_error().and_then(|d| d.table()).map(str::to_string),
+        source: e,
+    })
+}
+
 type Counts = HashMap<(String, String), (i64, i64)>;
 
 fn read_counts(rows: &[hyperdjango_pgwire::Row]) -> Result<Counts> {
@@ -104,7 +123,7 @@ pub(crate) async fn delete_counted(
     let after = results.pop().and_then(|r| r.ok());
     let deleted = results.pop().map_or_else(
         || Err(Error::Usage("the DELETE has no result".into())),
-        |r| r.map_err(|e| c.map_err(e.into())),
+        |r| r.map_err(|e| refused(own, e).unwrap_or_else(|e| c.map_err(e.into()))),
     )?;
     let before = results.pop().and_then(|r| r.ok());
     let own_rows = deleted.rows_affected();

@@ -148,7 +148,18 @@ async fn foreign_keys_store_keys_load_explicitly_and_follow_on_delete() {
         let mut ann_again = ann.clone();
         let err = ann_again.delete().await.unwrap_err();
         // PostgreSQL 15 reports a RESTRICT refusal as foreign_key_violation, 18 as
-        // restrict_violation.
+        // restrict_violation: both are Error::Protected, naming the referring table.
+        match &err {
+            hyperdjango_orm::Error::Protected {
+                model,
+                referenced_by,
+                ..
+            } => {
+                assert_eq!(*model, "RelCustomer");
+                assert_eq!(referenced_by.as_deref(), Some("rel_invoices"));
+            }
+            other => panic!("expected Protected, got {other:?}"),
+        }
         assert!(
             [
                 SqlState::FOREIGN_KEY_VIOLATION,
