@@ -53,10 +53,6 @@ async fn run(alias: &Arc<str>, c: &Compiled) -> Result<Vec<Row>> {
     crate::query::exec::run(alias, c).await
 }
 
-async fn run_execute(alias: &Arc<str>, c: &Compiled) -> Result<u64> {
-    crate::query::exec::run_execute(alias, c).await
-}
-
 fn pk_unset<M: Model>(m: &M) -> bool {
     m.__field_ref(M::meta().pk_index).is_none_or(is_null)
 }
@@ -366,14 +362,14 @@ async fn delete_with<M: Model>(
         }
         m.state_mut().adding = true;
     }
-    Ok((n, BTreeMap::from([(meta.name, n)])))
+    Ok(n)
 }
 
 async fn delete_statement<M: Model>(
     m: &mut M,
     alias: &Arc<str>,
     soft: Option<usize>,
-) -> Result<u64> {
+) -> Result<(u64, BTreeMap<&'static str, u64>)> {
     let meta = M::meta();
     let pk: Param = m
         .__field_param(meta.pk_index)
@@ -392,10 +388,12 @@ async fn delete_statement<M: Model>(
             regex_fields: Vec::new(),
             model: meta.name,
         };
-        return run_execute(alias, &c).await;
+        let d = crate::cascade::delete_counted(alias, &c, meta).await?;
+        return Ok((d.total, d.per_model));
     };
     let now = crate::mixins::soft_delete_now(meta, field)?;
-    set_soft_delete(m, alias, field, Some(now)).await
+    let n = set_soft_delete(m, alias, field, Some(now)).await?;
+    Ok((n, BTreeMap::from([(meta.name, n)])))
 }
 
 /// Sets (or, with `None`, clears) the soft-delete field of `m`'s row and of `m`.

@@ -40,6 +40,7 @@
 //! [`db`] (databases), [`transaction`] (atomic), [`ddl`] (CREATE TABLE), [`instance`]
 //! (save/delete/refresh).
 
+mod cascade;
 pub mod compiler;
 pub mod custom_field;
 pub mod db;

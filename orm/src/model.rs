@@ -383,6 +383,7 @@ impl ModelMeta {
         fields: Vec<FieldMeta>,
         meta: Meta<M>,
     ) -> ModelMeta {
+        crate::cascade::register_table(table, name);
         let mut errors: Vec<(String, String)> = Vec::new();
         for f in &fields {
             for e in &f.options.errors {

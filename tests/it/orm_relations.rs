@@ -562,3 +562,201 @@ async fn filters_span_relations_typed_and_in_the_string_form() {
         assert!(err.contains("RelOrder.customer__nmae"), "{err}");
     });
 }
+
+#[tokio::test]
+async fn ordering_and_values_span_relations_typed_and_as_paths() {
+    orm_test!([RelCustomer, RelOrder, RelInvoice], async {
+        let ann = customer("ann").await;
+        let bob = customer("bob").await;
+        let cy = customer("cy").await;
+        let mut ids = Vec::new();
+        for (who, referrer, total) in [
+            (&bob, Some(&cy), 1.0),
+            (&ann, None, 2.0),
+            (&cy, Some(&ann), 3.0),
+        ] {
+            let o = RelOrder::objects()
+                .create(RelOrder {
+                    customer: ForeignKey::to(who.id.get().unwrap()),
+                    referrer: referrer.map(|r| ForeignKey::to(r.id.get().unwrap())),
+                    total,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            ids.push(o.id.get().unwrap());
+            RelInvoice::objects()
+                .create(RelInvoice {
+                    order: ForeignKey::to(o.id.get().unwrap()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let totals = |orders: Vec<RelOrder>| orders.iter().map(|o| o.total).collect::<Vec<_>>();
+        // By the customer's name, as a path and typed.
+        let by_path = RelOrder::objects()
+            .order_by("-customer__name")
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(totals(by_path), [3.0, 1.0, 2.0]);
+        let typed = RelOrder::objects()
+            .order_by(RelOrder::customer.related(RelCustomer::name))
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(totals(typed), [2.0, 1.0, 3.0]);
+        // A nullable relation: NULL sorts last ascending, as PostgreSQL orders NULLs.
+        let by_referrer = RelOrder::objects()
+            .order_by(["referrer__name", "total"])
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(totals(by_referrer), [3.0, 1.0, 2.0]);
+        // Two steps: invoices by their order's customer's name, typed and as a path.
+        let two_steps = RelInvoice::objects()
+            .order_by(RelInvoice::order.related(RelOrder::customer.related(RelCustomer::name)))
+            .values_list_flat::<i64>("order")
+            .await
+            .unwrap();
+        assert_eq!(two_steps, [ids[1], ids[0], ids[2]]);
+        let path = RelInvoice::objects()
+            .order_by("order__customer__name")
+            .values_list_flat::<i64>("order")
+            .await
+            .unwrap();
+        assert_eq!(path, two_steps);
+        // values() and filters with F-style paths read across the relation too.
+        let names: Vec<(f64, String)> = RelOrder::objects()
+            .order_by("total")
+            .values_list(&["total", "customer__name"])
+            .await
+            .unwrap();
+        assert_eq!(
+            names,
+            [(1.0, "bob".into()), (2.0, "ann".into()), (3.0, "cy".into())]
+        );
+        // Mistakes are named.
+        let err = RelOrder::objects()
+            .order_by("customer__nmae")
+            .all()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RelCustomer.nmae") && err.contains("no such field"),
+            "{err}"
+        );
+        let err = RelOrder::objects()
+            .order_by("total__name")
+            .all()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("total is not a foreign key"), "{err}");
+    });
+}
+
+#[tokio::test]
+async fn nullable_foreign_keys_prefetch_and_load_skipping_nulls() {
+    orm_test!([RelCustomer, RelOrder], async {
+        let ann = customer("ann").await;
+        let bob = customer("bob").await;
+        for referrer in [Some(&ann), Some(&ann), None, Some(&bob)] {
+            RelOrder::objects()
+                .create(RelOrder {
+                    customer: ForeignKey::to(bob.id.get().unwrap()),
+                    referrer: referrer.map(|r| ForeignKey::to(r.id.get().unwrap())),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let customers = vec![ann.clone(), bob.clone()];
+        let (referred, queries) =
+            hyperdjango_orm::db::count_queries(RelOrder::referrer.prefetch(&customers)).await;
+        let referred = referred.unwrap();
+        assert_eq!(queries, 1);
+        assert_eq!(referred.for_key(&ann.id.get().unwrap()).len(), 2);
+        assert_eq!(referred.for_key(&bob.id.get().unwrap()).len(), 1);
+        let mut orders = RelOrder::objects().order_by("id").all().await.unwrap();
+        let (loaded, queries) =
+            hyperdjango_orm::db::count_queries(RelOrder::referrer.load(&mut orders)).await;
+        loaded.unwrap();
+        assert_eq!(queries, 1);
+        let names: Vec<Option<String>> = orders
+            .iter()
+            .map(|o| o.referrer.as_ref().map(|r| r.get().unwrap().name.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some("ann".into()),
+                Some("ann".into()),
+                None,
+                Some("bob".into())
+            ]
+        );
+    });
+}
+
+#[tokio::test]
+async fn delete_reports_cascaded_rows_per_model() {
+    orm_test!([RelCustomer, RelOrder, RelCategory], async {
+        let mut ann = customer("ann").await;
+        let bob = customer("bob").await;
+        for (who, referrer) in [(&ann, Some(&bob)), (&ann, None), (&bob, Some(&ann))] {
+            RelOrder::objects()
+                .create(RelOrder {
+                    customer: ForeignKey::to(who.id.get().unwrap()),
+                    referrer: referrer.map(|r| ForeignKey::to(r.id.get().unwrap())),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        // ann's two orders go with her (CASCADE); bob's order only loses its referrer
+        // (SET NULL), which is not a deletion.
+        let (total, per_model) = ann.delete().await.unwrap();
+        assert_eq!(total, 3);
+        assert_eq!(
+            per_model.into_iter().collect::<Vec<_>>(),
+            [("RelCustomer", 1), ("RelOrder", 2)]
+        );
+        let left = RelOrder::objects().get_one().await.unwrap();
+        assert!(left.referrer.is_none());
+        // A self-referencing tree: the whole subtree, counted once.
+        let mut parent: Option<i32> = None;
+        for name in ["root", "a", "b", "c"] {
+            let c = RelCategory::objects()
+                .create(RelCategory {
+                    name: name.into(),
+                    parent: parent.map(ForeignKey::to),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            parent = c.id.get();
+        }
+        let (total, per_model) = RelCategory::objects()
+            .filter(RelCategory::name.eq("a"))
+            .delete()
+            .await
+            .unwrap();
+        assert_eq!(total, 3);
+        assert_eq!(per_model.get("RelCategory"), Some(&3));
+        // Inside a transaction, counts are for this delete only.
+        let counts = hyperdjango_orm::atomic(async {
+            RelOrder::objects().delete().await?;
+            RelCustomer::objects().delete().await
+        })
+        .await
+        .unwrap();
+        assert_eq!(counts.0, 1);
+        assert_eq!(counts.1.get("RelCustomer"), Some(&1));
+        // Nothing matched: zero, for the model itself.
+        let (total, per_model) = RelCustomer::objects().delete().await.unwrap();
+        assert_eq!((total, per_model.get("RelCustomer")), (0, Some(&0)));
+    });
+}

@@ -96,8 +96,8 @@ impl<M: Model> QuerySet<M> {
     /// The DELETE statement of `delete` and `hard_delete`.
     pub(crate) async fn delete_rows(&self) -> Result<(u64, BTreeMap<&'static str, u64>)> {
         let c = compiler::compile_delete(&self.query)?;
-        let n = run_execute(&self.write_alias(), &c).await?;
-        Ok((n, BTreeMap::from([(M::meta().name, n)])))
+        let d = crate::cascade::delete_counted(&self.write_alias(), &c, M::meta()).await?;
+        Ok((d.total, d.per_model))
     }
 
     /// Inserts `obj` and returns it saved (its `Auto` key set).
