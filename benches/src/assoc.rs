@@ -91,6 +91,29 @@ pub struct Comment {
     pub text: String,
 }
 
+/// Reads a driver's rows of [`USERS_SQL`], [`POSTS_SQL`] or [`COMMENTS_SQL`] into a
+/// `Result<Vec<User>>` (or `Post`, `Comment`) with that driver's own per-column getter
+/// (`try_get` for tokio-postgres and sqlx, `get` for hyperdjango): the drivers' rows share no
+/// trait. `read_rows!(rows, try_get, User)`.
+macro_rules! read_rows {
+    ($rows:expr, $get:ident, User) => {
+        $crate::assoc::read_rows!(@ $rows, $get, User { id: 0, name: 1, hair_color: 2 })
+    };
+    ($rows:expr, $get:ident, Post) => {
+        $crate::assoc::read_rows!(@ $rows, $get, Post { id: 0, user_id: 1, title: 2, body: 3 })
+    };
+    ($rows:expr, $get:ident, Comment) => {
+        $crate::assoc::read_rows!(@ $rows, $get, Comment { id: 0, post_id: 1, text: 2 })
+    };
+    (@ $rows:expr, $get:ident, $ty:ident { $($field:ident: $col:literal),* }) => {
+        $rows
+            .iter()
+            .map(|r| Ok($crate::assoc::$ty { $($field: r.$get($col)?),* }))
+            .collect::<$crate::Result<Vec<_>>>()
+    };
+}
+pub(crate) use read_rows;
+
 /// The assembled result: each user with its posts, each post with its comments.
 pub type Tree<U, P, C> = Vec<(U, Vec<(P, Vec<C>)>)>;
 

@@ -404,48 +404,19 @@ impl Hd {
 
     /// The associations through the raw driver, as the peers run them.
     async fn assoc_raw(&mut self) -> Result<Outcome> {
-        let users = self
-            .conn
-            .query(assoc::USERS_SQL, &[])
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(assoc::User {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    hair_color: r.get(2)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let users = assoc::read_rows!(self.conn.query(assoc::USERS_SQL, &[]).await?, get, User)?;
         let user_ids: Vec<i32> = users.iter().map(|u| u.id).collect();
-        let posts = self
-            .conn
-            .query(assoc::POSTS_SQL, &[&user_ids])
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(assoc::Post {
-                    id: r.get(0)?,
-                    user_id: r.get(1)?,
-                    title: r.get(2)?,
-                    body: r.get(3)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let posts = assoc::read_rows!(
+            self.conn.query(assoc::POSTS_SQL, &[&user_ids]).await?,
+            get,
+            Post
+        )?;
         let post_ids: Vec<i32> = posts.iter().map(|p| p.id).collect();
-        let comments = self
-            .conn
-            .query(assoc::COMMENTS_SQL, &[&post_ids])
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(assoc::Comment {
-                    id: r.get(0)?,
-                    post_id: r.get(1)?,
-                    text: r.get(2)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let comments = assoc::read_rows!(
+            self.conn.query(assoc::COMMENTS_SQL, &[&post_ids]).await?,
+            get,
+            Comment
+        )?;
         assoc::check(&assoc::assemble(users, posts, comments)?)
     }
 

@@ -7,7 +7,7 @@ use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row};
 
-use crate::assoc::{self, Comment, Post, User};
+use crate::assoc;
 use crate::{
     ORM_FETCH_SQL, ORM_GET_PK, ORM_GET_SQL, Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result,
     W2_QUERIES, W3_SQL, W4_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
@@ -277,47 +277,29 @@ impl Sx {
     /// The associations: three queries, each keyed by the previous one's ids.
     async fn assoc(&mut self) -> Result<Outcome> {
         let conn = &mut self.conn;
-        let users = sqlx::query(assoc::USERS_SQL)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(User {
-                    id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    hair_color: r.try_get(2)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let users = assoc::read_rows!(
+            sqlx::query(assoc::USERS_SQL).fetch_all(&mut *conn).await?,
+            try_get,
+            User
+        )?;
         let user_ids: Vec<i32> = users.iter().map(|u| u.id).collect();
-        let posts = sqlx::query(assoc::POSTS_SQL)
-            .bind(&user_ids)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Post {
-                    id: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                    title: r.try_get(2)?,
-                    body: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let posts = assoc::read_rows!(
+            sqlx::query(assoc::POSTS_SQL)
+                .bind(&user_ids)
+                .fetch_all(&mut *conn)
+                .await?,
+            try_get,
+            Post
+        )?;
         let post_ids: Vec<i32> = posts.iter().map(|p| p.id).collect();
-        let comments = sqlx::query(assoc::COMMENTS_SQL)
-            .bind(&post_ids)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Comment {
-                    id: r.try_get(0)?,
-                    post_id: r.try_get(1)?,
-                    text: r.try_get(2)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let comments = assoc::read_rows!(
+            sqlx::query(assoc::COMMENTS_SQL)
+                .bind(&post_ids)
+                .fetch_all(&mut *conn)
+                .await?,
+            try_get,
+            Comment
+        )?;
         assoc::check(&assoc::assemble(users, posts, comments)?)
     }
 

@@ -10,7 +10,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
-use crate::assoc::{self, Comment, Post, User};
+use crate::assoc;
 use crate::{
     ORM_FETCH_SQL, ORM_GET_PK, ORM_GET_SQL, Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result,
     W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload,
@@ -274,48 +274,25 @@ impl Tp {
 impl Tp {
     /// The associations: three queries, each keyed by the previous one's ids.
     async fn assoc(&mut self) -> Result<Outcome> {
-        let users = self
-            .client
-            .query(&self.assoc_users, &[])
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(User {
-                    id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    hair_color: r.try_get(2)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let users = assoc::read_rows!(
+            self.client.query(&self.assoc_users, &[]).await?,
+            try_get,
+            User
+        )?;
         let user_ids: Vec<i32> = users.iter().map(|u| u.id).collect();
-        let posts = self
-            .client
-            .query(&self.assoc_posts, &[&user_ids])
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Post {
-                    id: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                    title: r.try_get(2)?,
-                    body: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let posts = assoc::read_rows!(
+            self.client.query(&self.assoc_posts, &[&user_ids]).await?,
+            try_get,
+            Post
+        )?;
         let post_ids: Vec<i32> = posts.iter().map(|p| p.id).collect();
-        let comments = self
-            .client
-            .query(&self.assoc_comments, &[&post_ids])
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Comment {
-                    id: r.try_get(0)?,
-                    post_id: r.try_get(1)?,
-                    text: r.try_get(2)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let comments = assoc::read_rows!(
+            self.client
+                .query(&self.assoc_comments, &[&post_ids])
+                .await?,
+            try_get,
+            Comment
+        )?;
         assoc::check(&assoc::assemble(users, posts, comments)?)
     }
 
