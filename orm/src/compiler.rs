@@ -360,7 +360,7 @@ impl Ctx {
                 out.push(')');
             }
             Where::Const(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
-            Where::Raw(sql, params) => {
+            Where::Raw(sql, params, _) => {
                 out.push('(');
                 self.raw(sql, params, out)?;
                 out.push(')');

@@ -124,6 +124,7 @@ async fn save_rows<M: Model>(
     m.__pre_save(insert);
     let mut inserted = insert;
     if insert {
+        crate::ordering::place_last(m, alias).await?;
         insert_row(m, alias).await?;
     } else {
         let n = update_row(m, alias, opts.update_fields.as_deref()).await?;
@@ -140,10 +141,12 @@ async fn save_rows<M: Model>(
                     meta.name
                 )));
             }
+            crate::ordering::place_last(m, alias).await?;
             insert_row(m, alias).await?;
             inserted = true;
         }
     }
+    crate::cache::note_write(alias, &[meta.table]).await;
     let st = m.state_mut();
     st.adding = false;
     st.db = Some(alias.clone());
@@ -388,7 +391,11 @@ async fn delete_statement<M: Model>(
             regex_fields: Vec::new(),
             model: meta.name,
         };
-        let d = crate::cascade::delete_counted(alias, &c, meta).await?;
+        let d = crate::cascade::delete_counted(alias, &c, meta).await;
+        crate::cache::note_write(alias, &[meta.table]).await;
+        let d = d?;
+        let changed: Vec<&str> = d.changed.iter().map(String::as_str).collect();
+        crate::cache::note_write(alias, &changed).await;
         return Ok((d.total, d.per_model));
     };
     let now = crate::mixins::soft_delete_now(meta, field)?;
@@ -419,8 +426,10 @@ async fn set_soft_delete<M: Model>(
         .__field_ref(meta.pk_index)
         .ok_or_else(|| Error::Usage("no primary key".into()))?;
     let mut conn = db::connection(alias).await?;
-    let row = conn.get().query_opt(sql.as_str(), &[value, pk]).await?;
+    let row = conn.get().query_opt(sql.as_str(), &[value, pk]).await;
     drop(conn);
+    crate::cache::note_write(alias, &[meta.table]).await;
+    let row = row?;
     match row {
         Some(row) => {
             m.__set_field(field, &row, 0)?;

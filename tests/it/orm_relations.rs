@@ -760,3 +760,102 @@ async fn delete_reports_cascaded_rows_per_model() {
         assert_eq!((total, per_model.get("RelCustomer")), (0, Some(&0)));
     });
 }
+
+model! {
+    #[table = "rel_questions"]
+    #[derive(Debug, Clone)]
+    pub struct RelQuestion {
+        pub id: Auto<i64> = Field::new().primary_key(),
+    }
+}
+
+model! {
+    #[table = "rel_answers"]
+    #[meta = Meta::new().order_with_respect_to("question")]
+    #[derive(Debug, Clone)]
+    pub struct RelAnswer {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub question: ForeignKey<RelQuestion> = Field::new().on_delete(OnDelete::Cascade),
+        pub text: String,
+        pub _order: i32,
+    }
+}
+
+model! {
+    #[table = "rel_bad_answers"]
+    #[meta = Meta::new().order_with_respect_to("text")]
+    pub struct RelBadAnswer {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub text: String,
+    }
+}
+
+#[tokio::test]
+async fn order_with_respect_to_keeps_each_parents_rows_in_order() {
+    use hyperdjango_orm::ordering::{get_order, next_in_order, previous_in_order, set_order};
+    orm_test!([RelQuestion, RelAnswer], async {
+        let q1 = RelQuestion::objects()
+            .create(RelQuestion::default())
+            .await
+            .unwrap();
+        let q2 = RelQuestion::objects()
+            .create(RelQuestion::default())
+            .await
+            .unwrap();
+        let (k1, k2) = (q1.id.get().unwrap(), q2.id.get().unwrap());
+        let mut ids = Vec::new();
+        for (q, text) in [(k1, "a"), (k2, "x"), (k1, "b"), (k1, "c")] {
+            let a = RelAnswer::objects()
+                .create(RelAnswer {
+                    question: ForeignKey::to(q),
+                    text: text.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            ids.push((a.id.get().unwrap(), a._order));
+        }
+        // Each parent's list is numbered on its own, in insertion order.
+        let positions: Vec<i32> = ids.iter().map(|(_, o)| *o).collect();
+        assert_eq!(positions, [0, 0, 1, 2]);
+        let order: Vec<i64> = get_order::<RelAnswer, _, _>(k1).await.unwrap();
+        assert_eq!(order, [ids[0].0, ids[2].0, ids[3].0]);
+        // Reorder; the default ordering follows.
+        let wanted = vec![ids[3].0, ids[0].0, ids[2].0];
+        set_order::<RelAnswer, _, _>(k1, &wanted).await.unwrap();
+        let texts: Vec<String> = RelAnswer::objects()
+            .filter(RelAnswer::question.eq(k1))
+            .values_list_flat("text")
+            .await
+            .unwrap();
+        assert_eq!(texts, ["c", "a", "b"]);
+        let first = RelAnswer::objects()
+            .get(RelAnswer::text.eq("c"))
+            .await
+            .unwrap();
+        let second = next_in_order(&first).await.unwrap().unwrap();
+        assert_eq!(second.text, "a");
+        assert!(previous_in_order(&first).await.unwrap().is_none());
+        assert_eq!(previous_in_order(&second).await.unwrap().unwrap().text, "c");
+        // A list that misses a row, or names another parent's, changes nothing.
+        let err = set_order::<RelAnswer, _, _>(k1, &[ids[0].0, ids[2].0])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exactly once"), "{err}");
+        let err = set_order::<RelAnswer, _, _>(k1, &[ids[0].0, ids[1].0, ids[2].0, ids[3].0])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exactly once"), "{err}");
+        let order: Vec<i64> = get_order::<RelAnswer, _, _>(k1).await.unwrap();
+        assert_eq!(order, wanted);
+        // A mistaken declaration is named.
+        let err = RelBadAnswer::objects()
+            .count()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a foreign key"), "{err}");
+    });
+}
