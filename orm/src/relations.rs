@@ -531,16 +531,43 @@ impl<K: std::hash::Hash + Eq, M> Prefetched<K, M> {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
+
+    /// Every row that was loaded, whatever target it points at (for prefetching the next
+    /// level: `Comment::post.prefetch(&posts.rows().cloned().collect::<Vec<_>>())`).
+    pub fn rows(&self) -> impl Iterator<Item = &M> {
+        self.groups.values().flatten()
+    }
 }
 
-/// `values` as bind parameters of an `IN` list.
-fn key_params<K: crate::field::SqlValue>(values: Vec<K>) -> crate::lookup::LookupValue {
-    crate::lookup::LookupValue::List(
-        values
-            .into_iter()
-            .map(|k| Arc::new(k) as crate::expr::Param)
-            .collect(),
-    )
+impl<K, M> IntoIterator for Prefetched<K, M> {
+    type Item = (K, Vec<M>);
+    type IntoIter = std::collections::hash_map::IntoIter<K, Vec<M>>;
+
+    /// The groups: each target's key with its rows.
+    fn into_iter(self) -> Self::IntoIter {
+        self.groups.into_iter()
+    }
+}
+
+/// `field = ANY($n)` on model `meta`, with all the keys in one array parameter: the SQL text
+/// is the same however many keys there are, so it is prepared once.
+fn any_of<M, K>(field: usize, keys: Vec<K>) -> crate::Q<M>
+where
+    M: Model,
+    K: crate::field::SqlValue,
+{
+    let meta = M::meta();
+    let sql = format!(
+        "{}.{} = ANY(%s)",
+        meta.qtable(),
+        crate::compiler::quote(meta.fields[field].column)
+    );
+    let keys: crate::expr::Param = Arc::new(keys);
+    crate::Q::from_where(crate::lookup::Where::Raw(
+        sql,
+        vec![keys],
+        Some(vec![meta.table]),
+    ))
 }
 
 /// [`Column::prefetch_with`](crate::Column) for the foreign key field `index` of `M`.
@@ -564,9 +591,7 @@ where
     if keys.is_empty() {
         return Ok(Prefetched { groups });
     }
-    let name = M::meta().fields[index].name;
-    let filter = crate::lookup::q::<M>(&format!("{name}__in"), key_params(keys))?;
-    for mut row in queryset.filter(filter).all().await? {
+    for mut row in queryset.filter(any_of::<M, K>(index, keys)).all().await? {
         if let Some(key) = fk_field::<M, T, K>(&mut row, index).and_then(|fk| fk.id.clone()) {
             groups.entry(key).or_default().push(row);
         }
@@ -591,12 +616,8 @@ where
     if keys.is_empty() {
         return Ok(());
     }
-    let pk = T::meta().pk().name;
     let targets = crate::QuerySet::<T>::new()
-        .filter(crate::lookup::q::<T>(
-            &format!("{pk}__in"),
-            key_params(keys),
-        )?)
+        .filter(any_of::<T, K>(T::meta().pk_index, keys))
         .all()
         .await?;
     let mut by_key: std::collections::HashMap<K, Arc<T>> = std::collections::HashMap::new();
