@@ -126,6 +126,7 @@ async fn save_rows<M: Model>(
 ) -> Result<bool> {
     let meta = M::meta();
     m.__pre_save(insert);
+    crate::vector::check_dimensions(m)?;
     let mut inserted = insert;
     if insert {
         insert_row(m, alias).await?;
