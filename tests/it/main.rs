@@ -26,6 +26,7 @@ mod orm_relations;
 mod orm_routing;
 mod orm_signals;
 mod orm_tx;
+mod orm_vector;
 mod pipeline;
 mod pool;
 mod pool_faults;
