@@ -114,7 +114,10 @@ pub(crate) fn json_lookup(
     if text && keys.is_empty() {
         lhs = Node::Cast(Box::new(lhs), "TEXT".into());
     }
-    let op = lookup_op(meta, path, name)?;
+    let op = match lookup_op(meta, path, name)? {
+        Lookup::Contains => Lookup::DataContains,
+        op => op,
+    };
     let bad = |what: &str| {
         Err(Error::field(
             meta.name,

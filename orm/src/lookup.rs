@@ -502,7 +502,8 @@ fn lookup_where(meta: &'static crate::ModelMeta, path: &str, value: LookupValue)
     if crate::json::is_json_type(field.sql_type) {
         return crate::json::json_lookup(meta, path, field, &rest, value);
     }
-    if let [one] = rest[..] {
+    if rest.len() <= 1 {
+        let one = rest.first().copied().unwrap_or("exact");
         if crate::vector::VECTOR_LOOKUPS.contains(&one) {
             return crate::vector::vector_lookup(meta, path, field, one, value);
         }

@@ -18,6 +18,7 @@ mod orm_fields;
 mod orm_files;
 mod orm_inheritance;
 mod orm_injection;
+mod orm_json;
 mod orm_m2m;
 mod orm_mixins;
 mod orm_models;
