@@ -10,6 +10,21 @@
 //! `iregex`, and any registered with [`register_lookup`]. Transforms: `date`, `year`,
 //! `month`, `day`, `week`, `week_day`, `quarter`, `hour`, `minute`, `second`, `lower`,
 //! `upper`, `length`.
+//!
+//! Lookups depend on the field's kind, as in Django:
+//!
+//! - **JSONB** ([`crate::json`]): `contains` (`@>`), `contained_by` (`<@`), `has_key` (`?`),
+//!   `has_keys` (`?&`), `has_any_keys` (`?|`), and key paths: `attributes__cpu`,
+//!   `attributes__dims__width__gt`, `attributes__ports__0` (every part after the field is a
+//!   key but a last part naming a lookup; keys are bind parameters).
+//! - **Arrays** ([`crate::containment`]): `contains` (`@>`), `contained_by` (`<@`),
+//!   `overlap` (`&&`), and `exact` with a list. On text, `contains` stays `LIKE`.
+//! - **pgvector** ([`crate::vector`]): `l2_distance`, `cosine_distance` (distance `<=` the
+//!   threshold) and `inner_product` (inner product `>=` the threshold), each with a
+//!   `(query vector, threshold)` pair.
+//!
+//! A lookup on the wrong kind of field (`has_key` on an integer) is an error naming the model,
+//! the field and its type.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
