@@ -452,7 +452,12 @@ async fn orm_json_key_names_cannot_inject_sql() {
 
 #[test]
 fn orm_json_misuse_is_a_clear_error() {
-    let cases: [(&str, Result<Q<JsProduct>, hyperdjango_orm::Error>, &str); 8] = [
+    type Case = (
+        &'static str,
+        hyperdjango_orm::Result<Q<JsProduct>>,
+        &'static str,
+    );
+    let cases: [Case; 8] = [
         (
             "has_key on an integer",
             q("stock__has_key", "x"),

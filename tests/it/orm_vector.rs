@@ -340,7 +340,7 @@ async fn orm_vector_wrong_dimensions_are_refused_before_the_server() {
         assert_eq!(VecDoc::objects().count().await.unwrap(), 1);
         // A query vector of the wrong length is the server's error, not a panic.
         let e = VecDoc::objects()
-            .filter(VecDoc::embedding.cosine_within(&Vector(vec![1.0]), 0.5))
+            .filter(VecDoc::embedding.cosine_within(Vector(vec![1.0]), 0.5))
             .count()
             .await
             .unwrap_err();
