@@ -184,12 +184,7 @@ impl Ctx {
             Node::Func(name, args) => {
                 out.push_str(name);
                 out.push('(');
-                for (k, a) in args.iter().enumerate() {
-                    if k > 0 {
-                        out.push_str(", ");
-                    }
-                    self.node(a, out)?;
-                }
+                self.node_list(args, out)?;
                 out.push(')');
             }
             Node::Extract(part, a) => match *part {
@@ -269,14 +264,20 @@ impl Ctx {
             Node::Random => out.push_str("RANDOM()"),
             Node::Array(items) => {
                 out.push_str("ARRAY[");
-                for (k, a) in items.iter().enumerate() {
-                    if k > 0 {
-                        out.push_str(", ");
-                    }
-                    self.node(a, out)?;
-                }
+                self.node_list(items, out)?;
                 out.push(']');
             }
+        }
+        Ok(())
+    }
+
+    /// Nodes separated by commas.
+    fn node_list(&mut self, items: &[Node], out: &mut String) -> Result<()> {
+        for (k, a) in items.iter().enumerate() {
+            if k > 0 {
+                out.push_str(", ");
+            }
+            self.node(a, out)?;
         }
         Ok(())
     }

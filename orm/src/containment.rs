@@ -123,34 +123,24 @@ pub trait ContainsValue<B> {
     fn contains_rhs(self) -> (Lookup, Rhs);
 }
 
-fn like(v: String) -> (Lookup, Rhs) {
-    (Lookup::Contains, Rhs::Node(Node::param(v)))
+/// Strings: `LIKE` on text (and on string-form expressions).
+macro_rules! like_values {
+    ($($v:ty => $B:ty, $conv:expr;)*) => {$(
+        impl ContainsValue<$B> for $v {
+            fn contains_rhs(self) -> (Lookup, Rhs) {
+                let f: fn($v) -> String = $conv;
+                (Lookup::Contains, Rhs::Node(Node::param(f(self))))
+            }
+        }
+    )*};
 }
 
-impl ContainsValue<String> for &str {
-    fn contains_rhs(self) -> (Lookup, Rhs) {
-        like(self.to_string())
-    }
-}
-impl ContainsValue<String> for &String {
-    fn contains_rhs(self) -> (Lookup, Rhs) {
-        like(self.clone())
-    }
-}
-impl ContainsValue<String> for String {
-    fn contains_rhs(self) -> (Lookup, Rhs) {
-        like(self)
-    }
-}
-impl ContainsValue<Dyn> for &str {
-    fn contains_rhs(self) -> (Lookup, Rhs) {
-        like(self.to_string())
-    }
-}
-impl ContainsValue<Dyn> for String {
-    fn contains_rhs(self) -> (Lookup, Rhs) {
-        like(self)
-    }
+like_values! {
+    &str => String, str::to_string;
+    &String => String, String::clone;
+    String => String, |s| s;
+    &str => Dyn, str::to_string;
+    String => Dyn, |s| s;
 }
 
 /// What `contained_by` (`<@`) takes on an expression of type `B`: a JSON value on JSONB,

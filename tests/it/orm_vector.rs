@@ -4,7 +4,7 @@
 //! here) the tests that need it print why they skip.
 
 use hyperdjango_orm::prelude::*;
-use hyperdjango_orm::{VectorIndex, q};
+use hyperdjango_orm::{Q, VectorIndex, q};
 
 use crate::common::{Rng, connect, extension};
 use crate::orm_test;
@@ -90,6 +90,18 @@ fn between(sorted: &[(i64, f64)], k: usize) -> f64 {
     (sorted[k - 1].1 + sorted[k].1) / 2.0
 }
 
+/// Asserts that the typed and the string threshold select exactly the rows of `want`.
+async fn within(typed: Q<VecDoc>, string: Q<VecDoc>, want: &[(i64, f64)], what: &str) {
+    let mut want: Vec<i64> = want.iter().map(|p| p.0).collect();
+    want.sort_unstable();
+    for (form, cond) in [("typed", typed), ("string", string)] {
+        let rows = VecDoc::objects().filter(cond).all().await.unwrap();
+        let mut got = ids(&rows, |d| d.id.get());
+        got.sort_unstable();
+        assert_eq!(got, want, "{form} {what} threshold");
+    }
+}
+
 #[tokio::test]
 async fn orm_vector_nearest_neighbours_and_thresholds_match_brute_force() {
     if !pgvector("orm_vector_nearest_neighbours_and_thresholds_match_brute_force").await {
@@ -143,56 +155,22 @@ async fn orm_vector_nearest_neighbours_and_thresholds_match_brute_force() {
         assert_eq!(ids(&got, id), top(&by_ip), "inner product order");
 
         // Thresholds, typed and string form, the same rows as Rust's.
-        let set = |mut v: Vec<i64>| {
-            v.sort_unstable();
-            v
-        };
         for k in [1, 10, 30] {
             let t = between(&by_cos, k);
-            let want = set(by_cos[..k].iter().map(|p| p.0).collect());
-            let typed = VecDoc::objects()
-                .filter(VecDoc::embedding.cosine_within(&qv, t))
-                .all()
-                .await
-                .unwrap();
-            assert_eq!(set(ids(&typed, id)), want, "cosine within {t}");
-            let string = VecDoc::objects()
-                .filter(q("embedding__cosine_distance", (qv.clone(), t)).unwrap())
-                .all()
-                .await
-                .unwrap();
-            assert_eq!(set(ids(&string, id)), want, "string cosine within {t}");
+            let typed = VecDoc::embedding.cosine_within(&qv, t);
+            let string = q("embedding__cosine_distance", (qv.clone(), t)).unwrap();
+            within(typed, string, &by_cos[..k], "cosine").await;
 
             let t = between(&by_l2, k);
-            let want = set(by_l2[..k].iter().map(|p| p.0).collect());
-            let typed = VecDoc::objects()
-                .filter(VecDoc::embedding.l2_distance(&qv).lte(t))
-                .all()
-                .await
-                .unwrap();
-            assert_eq!(set(ids(&typed, id)), want, "l2 within {t}");
-            let string = VecDoc::objects()
-                .filter(q("embedding__l2_distance", (query.clone(), t)).unwrap())
-                .all()
-                .await
-                .unwrap();
-            assert_eq!(set(ids(&string, id)), want, "string l2 within {t}");
+            let typed = VecDoc::embedding.l2_distance(&qv).lte(t);
+            let string = q("embedding__l2_distance", (query.clone(), t)).unwrap();
+            within(typed, string, &by_l2[..k], "l2").await;
 
             // Inner product: a minimum similarity (by_ip holds the negated products).
             let t = -between(&by_ip, k);
-            let want = set(by_ip[..k].iter().map(|p| p.0).collect());
-            let typed = VecDoc::objects()
-                .filter(VecDoc::embedding.inner_product_at_least(&qv, t))
-                .all()
-                .await
-                .unwrap();
-            assert_eq!(set(ids(&typed, id)), want, "inner product at least {t}");
-            let string = VecDoc::objects()
-                .filter(q("embedding__inner_product", (&qv, t)).unwrap())
-                .all()
-                .await
-                .unwrap();
-            assert_eq!(set(ids(&string, id)), want, "string inner product >= {t}");
+            let typed = VecDoc::embedding.inner_product_at_least(&qv, t);
+            let string = q("embedding__inner_product", (&qv, t)).unwrap();
+            within(typed, string, &by_ip[..k], "inner product").await;
         }
 
         // The distance as an annotation equals Rust's (pgvector computes in single
