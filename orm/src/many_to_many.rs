@@ -201,7 +201,7 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
             quote(&j.b),
             values.join(", ")
         );
-        execute(&sql, params).await
+        execute(j.table, &sql, params).await
     }
 
     /// Unlinks `a` from each of `bs` (one DELETE). Returns how many links were removed.
@@ -218,14 +218,14 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
             quote(&j.b),
             ph.join(", ")
         );
-        execute(&sql, params).await
+        execute(j.table, &sql, params).await
     }
 
     /// Unlinks `a` from everything (one DELETE). Returns how many links were removed.
     pub async fn clear(&self, a: &A) -> Result<u64> {
         let j = self.junction()?;
         let sql = format!("DELETE FROM {} WHERE {} = $1", quote(j.table), quote(&j.a));
-        execute(&sql, vec![key(a)?]).await
+        execute(j.table, &sql, vec![key(a)?]).await
     }
 
     /// Makes `a` linked to exactly `bs`: one statement removes the other links and adds the
@@ -245,7 +245,7 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
              INSERT INTO {t} ({ca}, {cb}) VALUES {} ON CONFLICT DO NOTHING",
             values.join(", ")
         );
-        execute(&sql, params).await
+        execute(j.table, &sql, params).await
     }
 
     /// How many `B`s are linked to `a` (one COUNT).
@@ -277,7 +277,12 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
 
 /// The rows of `M` whose key is in the junction's `want` column next to `key` in its
 /// `by` column: `pk IN (SELECT want FROM junction WHERE by = key)`.
-fn linked<M: Model>(want: &str, junction: &str, by: &str, key: Param) -> Result<QuerySet<M>> {
+fn linked<M: Model>(
+    want: &str,
+    junction: &'static str,
+    by: &str,
+    key: Param,
+) -> Result<QuerySet<M>> {
     let m = M::meta();
     let cond = format!(
         "{}.{} IN (SELECT {} FROM {} WHERE {} = %s)",
@@ -287,7 +292,8 @@ fn linked<M: Model>(want: &str, junction: &str, by: &str, key: Param) -> Result<
         quote(junction),
         quote(by)
     );
-    Ok(QuerySet::new().filter(Q::raw(&cond, vec![key])))
+    let raw = crate::lookup::Where::Raw(cond, vec![key], Some(vec![junction]));
+    Ok(QuerySet::new().filter(Q::from_where(raw)))
 }
 
 /// The keys of `a` (`$1`) and of each of `bs`, with the placeholders of the latter.
@@ -317,14 +323,17 @@ fn key<M: Model>(m: &M) -> Result<Param> {
     m.__field_param(meta.pk_index).ok_or_else(unsaved)
 }
 
-async fn execute(sql: &str, params: Vec<Param>) -> Result<u64> {
+/// Runs a write of the junction table `table`, then invalidates the query cache for it.
+async fn execute(table: &str, sql: &str, params: Vec<Param>) -> Result<u64> {
     let alias = crate::db::resolve(None);
     let refs: Vec<&(dyn crate::ToSql + Sync)> = params
         .iter()
         .map(|p| p.as_ref() as &(dyn crate::ToSql + Sync))
         .collect();
     let mut conn = crate::db::connection(&alias).await?;
-    let n = conn.get().execute(sql, &refs).await?;
+    let n = conn.get().execute(sql, &refs).await;
     drop(refs);
-    Ok(n)
+    drop(conn);
+    crate::cache::note_write(&alias, &[table]).await;
+    Ok(n?)
 }

@@ -13,6 +13,7 @@ mod errors;
 mod failures;
 mod fuzz_seeds;
 mod idle;
+mod orm_cache;
 mod orm_crud;
 mod orm_fields;
 mod orm_files;
