@@ -74,10 +74,15 @@ fn to_jsonb(p: crate::expr::Param) -> Node {
     Node::Func("to_jsonb", vec![Node::Param(p)])
 }
 
+/// A JSON constant, as a text parameter cast to JSONB.
+fn json_text(text: &str) -> Node {
+    Node::Cast(Box::new(Node::param(text.to_string())), "JSONB".into())
+}
+
 /// A list of parameters as one JSON array.
 fn json_array(items: Vec<crate::expr::Param>) -> Node {
     if items.is_empty() {
-        return Node::Raw("'[]'::jsonb".into(), Vec::new());
+        return json_text("[]");
     }
     Node::Func(
         "to_jsonb",
@@ -163,9 +168,7 @@ pub(crate) fn json_lookup(
         }
         (Lookup::DataContains | Lookup::ContainedBy, _) => bad("a JSON value"),
         // A key whose value is JSON null (on the field itself, None is SQL NULL).
-        (Lookup::Exact, LookupValue::Null) if !keys.is_empty() => {
-            lookup(op, Node::Raw("'null'::jsonb".into(), Vec::new()))
-        }
+        (Lookup::Exact, LookupValue::Null) if !keys.is_empty() => lookup(op, json_text("null")),
         (Lookup::Exact, LookupValue::List(l)) => lookup(op, json_array(l)),
         (
             Lookup::Exact
