@@ -8,10 +8,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(n) = Numeric::from_sql(&Type::NUMERIC, data) {
         // Whatever decodes must also display, and the text must parse back.
         let text = n.to_string();
-        assert!(
-            text.parse::<Numeric>().is_ok(),
-            "{text:?} does not parse back"
-        );
+        assert!(text.parse::<Numeric>().is_ok(), "{text:?} does not parse back");
         let _ = n.is_nan() || n.is_infinite() || n.is_negative();
         let _ = n.scale();
     }

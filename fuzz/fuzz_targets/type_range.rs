@@ -1,9 +1,7 @@
 //! Fuzzes the decoder of ranges and multiranges: arbitrary bytes must give a value or an error,
 //! never a panic, a hang or an allocation far beyond the input's size.
 #![no_main]
-use hyperdjango_pgwire::types::{
-    FromSql, Multirange, Numeric, Range, Timestamp, TimestampTz, Type,
-};
+use hyperdjango_pgwire::types::{FromSql, Multirange, Numeric, Range, Timestamp, TimestampTz, Type};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

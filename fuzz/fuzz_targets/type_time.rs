@@ -2,9 +2,7 @@
 //! never a panic, a hang or an allocation far beyond the input's size.
 #![no_main]
 use hyperdjango_pgwire::types::time::Infinite;
-use hyperdjango_pgwire::types::{
-    Date, FromSql, Interval, Time, TimeTz, Timestamp, TimestampTz, Type,
-};
+use hyperdjango_pgwire::types::{Date, FromSql, Interval, Time, TimeTz, Timestamp, TimestampTz, Type};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

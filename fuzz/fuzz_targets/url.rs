@@ -15,11 +15,7 @@ fuzz_target!(|data: &[u8]| {
         if cfg.get_password().is_some() {
             let mut other = cfg.clone();
             other.password("a different password");
-            assert_eq!(
-                format!("{cfg:?}"),
-                format!("{other:?}"),
-                "Debug shows the password"
-            );
+            assert_eq!(format!("{cfg:?}"), format!("{other:?}"), "Debug shows the password");
         }
     }
     // Environment variables go through the same parser.
