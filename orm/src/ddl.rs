@@ -87,6 +87,17 @@ fn create_sql(m: &ModelMeta) -> Vec<String> {
             ));
         }
     }
+    for f in &m.fields {
+        if let Some(ix) = &f.options.vector_index {
+            let ty = f.sql_type.split('(').next().unwrap_or_default();
+            out.push(format!(
+                "CREATE INDEX {} ON {} USING {}",
+                quote(&format!("{}_{}_{}_idx", m.table, f.column, ix.method())),
+                quote(m.table),
+                ix.using_sql(ty).replace("{col}", &quote(f.column))
+            ));
+        }
+    }
     for ix in &m.indexes {
         let cols: Vec<&str> = ix
             .fields
@@ -148,6 +159,31 @@ pub async fn drop_table<M: Model>() -> Result<()> {
         quote(M::meta().table)
     ))
     .await
+}
+
+/// Installs extension `name` in the current database if it is not there yet
+/// (`CREATE EXTENSION IF NOT EXISTS name`, the name quoted). Concurrent callers may race
+/// on the catalog's unique index; that race is retried.
+///
+/// ```no_run
+/// # async fn f() -> hyperdjango_orm::Result<()> {
+/// hyperdjango_orm::ddl::create_extension("vector").await?;
+/// # Ok(()) }
+/// ```
+pub async fn create_extension(name: &str) -> Result<()> {
+    let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote(name));
+    let mut attempts = 0;
+    loop {
+        match execute_batch(&sql).await {
+            Err(e)
+                if attempts < 5
+                    && e.code() == Some(&hyperdjango_pgwire::SqlState::UNIQUE_VIOLATION) =>
+            {
+                attempts += 1;
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Runs trusted SQL text (several statements) on the current database or transaction.
