@@ -741,7 +741,8 @@ pub(crate) fn path_node(meta: &'static crate::ModelMeta, path: &str) -> Result<c
     let (name, rest) = path
         .split_once("__")
         .ok_or_else(|| meta.no_such_field(path))?;
-    let field = meta.field(name).ok_or_else(|| meta.no_such_field(name))?;
+    // An unknown first step names the whole path (`Order.cutsomer__name`).
+    let field = meta.field(name).ok_or_else(|| meta.no_such_field(path))?;
     let rel = field.relation.ok_or_else(|| {
         crate::Error::field(
             meta.name,
