@@ -26,6 +26,7 @@ mod orm_relations;
 mod orm_routing;
 mod orm_signals;
 mod orm_tx;
+mod pgbouncer;
 mod pipeline;
 mod pool;
 mod pool_faults;
