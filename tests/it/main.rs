@@ -32,6 +32,7 @@ mod pool;
 mod pool_faults;
 mod pool_pipelined;
 mod query;
+mod replicas;
 mod review_fixes;
 mod secrets;
 mod statement_cache;
