@@ -70,6 +70,18 @@
 //! create objects in schema `public` of database `postgres`. Unix-socket
 //! connections are `trust` for everyone.
 //!
+//! # Replication, other versions, PgBouncer
+//!
+//! - [`TestCluster::start_standby`] makes a hot standby of a cluster with
+//!   `pg_basebackup -R` on a free port; [`TestCluster::stop`], [`TestCluster::start_again`]
+//!   and [`TestCluster::promote`] drive a failover; [`wait_for_replay`] waits (bounded) until
+//!   the standby has replayed what the primary wrote.
+//! - [`ClusterOptions::bin_dir`] starts a cluster from other binaries than the usual lookup
+//!   finds (PostgreSQL 15 and 18 side by side); [`ClusterOptions::settings`] adds
+//!   `postgresql.conf` lines.
+//! - [`TestPgBouncer`] runs PgBouncer in front of a cluster, in session or transaction
+//!   pooling mode.
+//!
 //! # Example
 //!
 //! ```no_run

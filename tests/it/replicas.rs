@@ -35,7 +35,20 @@ async fn pair() -> Option<(&'static Pair, MutexGuard<'static, ()>)> {
     let guard = LOCK.lock().await;
     // Private servers: HYPER_TEST_DATABASE_URL does not matter here.
     let pair = PAIR.get_or_init(start_pair);
+    heal(pair).await;
     Some((pair, guard))
+}
+
+/// Undoes what a failed test may have left: a stopped standby, paused replay.
+async fn heal(pair: &Pair) {
+    if pair.standby.postmaster_pid().is_none() {
+        pair.standby.start_again().unwrap();
+    }
+    let mut standby = Connection::connect_url(&pair.standby.url()).await.unwrap();
+    standby
+        .execute("SELECT pg_wal_replay_resume()", &[])
+        .await
+        .unwrap();
 }
 
 /// A fresh primary and a standby streaming from it.

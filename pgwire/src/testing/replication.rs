@@ -16,8 +16,9 @@ fn error(what: &str, e: impl std::fmt::Display) -> TestClusterError {
 }
 
 /// Waits until `standby` has replayed everything `primary` had written when this was called
-/// (its `pg_current_wal_lsn()`), or fails after `timeout` saying how far it got. A row
-/// committed on the primary before the call is visible on the standby once this returns.
+/// (its `pg_current_wal_insert_lsn()`: with `synchronous_commit = off`, as the harness runs,
+/// a commit may not be written out yet), or fails after `timeout` saying how far it got. A
+/// row committed on the primary before the call is visible on the standby once this returns.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -40,7 +41,7 @@ pub async fn wait_for_replay(
         .await
         .map_err(|e| error("connecting to the primary", e))?;
     let lsn: String = p
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
         .await
         .and_then(|row| row.get(0))
         .map_err(|e| error("reading the primary's WAL position", e))?;
