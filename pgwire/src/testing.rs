@@ -1684,16 +1684,20 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-fn tcp_url(port: u16, user: TestUser) -> String {
-    let userinfo = match user.password() {
+/// `user:password` (percent-encoded) for a URL, or just `user` when it has no password.
+fn userinfo(user: TestUser) -> String {
+    match user.password() {
         Some(password) => format!(
             "{}:{}",
             percent_encode(user.name()),
             percent_encode(password)
         ),
         None => percent_encode(user.name()),
-    };
-    format!("postgres://{userinfo}@{HOST}:{port}/postgres")
+    }
+}
+
+fn tcp_url(port: u16, user: TestUser) -> String {
+    format!("postgres://{}@{HOST}:{port}/postgres", userinfo(user))
 }
 
 fn socket_url(sock: &Path, port: u16) -> String {

@@ -13,6 +13,17 @@ use hyperdjango_pool::Pool;
 use crate::common::within;
 use crate::replicas::{port, start_pair};
 
+/// The port of the server that answers the pool.
+async fn served_by(pool: &Pool) -> u16 {
+    let port: i32 = pool
+        .query_one("SELECT inet_server_port()", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    u16::try_from(port).unwrap()
+}
+
 #[tokio::test]
 async fn the_pool_follows_a_promoted_standby_and_never_replays_a_failed_insert() {
     let pair = start_pair();
@@ -32,13 +43,7 @@ async fn the_pool_follows_a_promoted_standby_and_never_replays_a_failed_insert()
             .unwrap();
         told_written.push(id);
     }
-    let served: i32 = pool
-        .query_one("SELECT inet_server_port()", &[])
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
-    assert_eq!(served, i32::from(p), "read-write picked the primary");
+    assert_eq!(served_by(&pool).await, p, "read-write picked the primary");
     wait_for_replay(&pair.primary, &pair.standby, Duration::from_secs(60))
         .await
         .unwrap();
@@ -112,13 +117,11 @@ async fn the_pool_follows_a_promoted_standby_and_never_replays_a_failed_insert()
         .await
         .unwrap();
     told_written.push(6);
-    let served: i32 = pool
-        .query_one("SELECT inet_server_port()", &[])
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
-    assert_eq!(served, i32::from(s), "the promoted standby serves the pool");
+    assert_eq!(
+        served_by(&pool).await,
+        s,
+        "the promoted standby serves the pool"
+    );
     let rows: Vec<i32> = pool
         .query("SELECT id FROM fo_rows ORDER BY id", &[])
         .await

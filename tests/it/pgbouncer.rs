@@ -68,11 +68,26 @@ async fn fresh_database() -> String {
     name
 }
 
+/// The shared PgBouncer for `mode` and a fresh database behind it.
+async fn bouncer_and_database(mode: PoolMode) -> Option<(&'static TestPgBouncer, String)> {
+    let b = bouncer(mode)?;
+    Some((b, fresh_database().await))
+}
+
 /// A config for `hd_scram` through `b` into `db`, with prepared statements on or off.
 fn config(b: &TestPgBouncer, db: &str, prepared: bool) -> Config {
     let mut config = Config::from_url(&b.url_for(TestUser::Scram, db)).expect("url");
     config.prepared_statements(prepared);
     config
+}
+
+/// A pool of four connections through `b` into `db`, prepared statements off.
+fn pool_through(b: &TestPgBouncer, db: &str) -> Pool {
+    Pool::builder()
+        .connect_config(config(b, db, false))
+        .max_size(4)
+        .build()
+        .unwrap()
 }
 
 async fn server_statements(conn: &mut Connection) -> i64 {
@@ -89,10 +104,9 @@ async fn server_statements(conn: &mut Connection) -> i64 {
 
 #[tokio::test]
 async fn transaction_pooling_with_prepared_statements_off_leaves_no_named_statement() {
-    let Some(b) = bouncer(PoolMode::Transaction) else {
+    let Some((b, db)) = bouncer_and_database(PoolMode::Transaction).await else {
         return;
     };
-    let db = fresh_database().await;
     let mut a = Connection::connect(&config(b, &db, false)).await.unwrap();
     let mut other = Connection::connect(&config(b, &db, false)).await.unwrap();
     // Both clients share the single server connection; the driver's own statements, the
@@ -142,10 +156,9 @@ async fn transaction_pooling_with_prepared_statements_off_leaves_no_named_statem
 async fn named_statements_leak_across_clients_in_transaction_pooling() {
     // Why prepared statements must be off behind a transaction-pooling PgBouncer older than
     // 1.21: the cache's named statements stay on a server connection other clients use.
-    let Some(b) = bouncer(PoolMode::Transaction) else {
+    let Some((b, db)) = bouncer_and_database(PoolMode::Transaction).await else {
         return;
     };
-    let db = fresh_database().await;
     let mut a = Connection::connect(&config(b, &db, true)).await.unwrap();
     let mut other = Connection::connect(&config(b, &db, false)).await.unwrap();
     a.query_one("SELECT $1::int4", &[&1i32]).await.unwrap();
@@ -159,15 +172,10 @@ async fn named_statements_leak_across_clients_in_transaction_pooling() {
 
 #[tokio::test]
 async fn transaction_pooling_runs_transactions_and_concurrent_pipelined_queries() {
-    let Some(b) = bouncer(PoolMode::Transaction) else {
+    let Some((b, db)) = bouncer_and_database(PoolMode::Transaction).await else {
         return;
     };
-    let db = fresh_database().await;
-    let pool = Pool::builder()
-        .connect_config(config(b, &db, false))
-        .max_size(4)
-        .build()
-        .unwrap();
+    let pool = pool_through(b, &db);
     pool.execute("CREATE TABLE items (id int PRIMARY KEY, name text)", &[])
         .await
         .unwrap();
@@ -223,10 +231,9 @@ async fn transaction_pooling_runs_transactions_and_concurrent_pipelined_queries(
 
 #[tokio::test]
 async fn session_pooling_keeps_prepared_statements_and_session_state() {
-    let Some(b) = bouncer(PoolMode::Session) else {
+    let Some((b, db)) = bouncer_and_database(PoolMode::Session).await else {
         return;
     };
-    let db = fresh_database().await;
     let mut conn = Connection::connect(&config(b, &db, true)).await.unwrap();
     conn.batch_execute("SET application_name = 'hd_session'")
         .await
@@ -306,10 +313,9 @@ async fn max_prepared_statements_needs_pgbouncer_1_21() {
 
 #[tokio::test]
 async fn startup_parameters_pgbouncer_does_not_know_are_refused_clearly() {
-    let Some(b) = bouncer(PoolMode::Transaction) else {
+    let Some((b, db)) = bouncer_and_database(PoolMode::Transaction).await else {
         return;
     };
-    let db = fresh_database().await;
     // A query timeout is also sent as the `statement_timeout` startup parameter, which
     // PgBouncer refuses unless it is in `ignore_startup_parameters`.
     let mut with_timeout = config(b, &db, false);
@@ -370,10 +376,9 @@ async fn ignoring_statement_timeout_keeps_the_client_side_query_timeout() {
 
 #[tokio::test]
 async fn protocol_3_2_is_asked_for_and_pgbouncer_falls_back_to_3_0() {
-    let Some(b) = bouncer(PoolMode::Transaction) else {
+    let Some((b, db)) = bouncer_and_database(PoolMode::Transaction).await else {
         return;
     };
-    let db = fresh_database().await;
     // PgBouncer before 1.24 refuses a 3.2 StartupMessage ("bad packet header") instead of
     // negotiating: the driver tries once more at 3.0, since min_protocol_version allows it.
     let mut latest = config(b, &db, false);
@@ -419,15 +424,10 @@ model! {
 
 #[tokio::test]
 async fn orm_core_scenarios_through_transaction_pooling() {
-    let Some(b) = bouncer(PoolMode::Transaction) else {
+    let Some((b, db)) = bouncer_and_database(PoolMode::Transaction).await else {
         return;
     };
-    let db = fresh_database().await;
-    let pool = Pool::builder()
-        .connect_config(config(b, &db, false))
-        .max_size(4)
-        .build()
-        .unwrap();
+    let pool = pool_through(b, &db);
     let alias = unique("pgb_orm");
     hyperdjango_orm::register_database(&alias, pool);
     hyperdjango_orm::using_database(&alias, async {

@@ -145,9 +145,30 @@ async fn read_served_by<M: Model>(ports: [u16; 2]) -> u16 {
     panic!("the read was served by neither {ports:?} (or the table is empty)");
 }
 
-/// Creates `M`'s table on the primary (replicated to the standby) with one row.
-async fn table_with_a_row<M: Model + Default>(pair: &Pair, primary: &str) {
-    hyperdjango_orm::using_database(primary, async {
+/// The pair registered as two databases, for routing model `M` alone.
+struct Routed {
+    model: &'static str,
+    primary: String,
+    primary_pool: Pool,
+    replica: String,
+    replica_pool: Pool,
+    /// The primary's and the standby's ports.
+    ports: [u16; 2],
+}
+
+impl Routed {
+    /// A primary/replica router for the model.
+    fn router(&self) -> PrimaryReplicaRouter {
+        PrimaryReplicaRouter::new(&self.primary, [self.replica.as_str()]).only([self.model])
+    }
+}
+
+/// Registers the pair and creates `M`'s table on the primary (replicated to the standby)
+/// with one row.
+async fn routed<M: Model + Default>(pair: &Pair) -> Routed {
+    let (primary, primary_pool) = register(&pair.primary, "rp_primary");
+    let (replica, replica_pool) = register(&pair.standby, "rp_replica");
+    hyperdjango_orm::using_database(&primary, async {
         hyperdjango_orm::ddl::create_table::<M>(false)
             .await
             .unwrap();
@@ -155,6 +176,14 @@ async fn table_with_a_row<M: Model + Default>(pair: &Pair, primary: &str) {
     })
     .await;
     replayed(pair).await;
+    Routed {
+        model: M::meta().name,
+        primary,
+        primary_pool,
+        replica,
+        replica_pool,
+        ports: [port(&pair.primary), port(&pair.standby)],
+    }
 }
 
 #[tokio::test]
@@ -162,12 +191,9 @@ async fn the_router_reads_from_the_replica_and_writes_to_the_primary() {
     let Some((pair, _lock)) = pair().await else {
         return;
     };
-    let (primary, _) = register(&pair.primary, "rp_primary");
-    let (replica, _) = register(&pair.standby, "rp_replica");
-    table_with_a_row::<RpNote>(pair, &primary).await;
-    let router =
-        add_router(PrimaryReplicaRouter::new(&primary, [replica.as_str()]).only(["RpNote"]));
-    let ports = [port(&pair.primary), port(&pair.standby)];
+    let setup = routed::<RpNote>(pair).await;
+    let (primary, ports) = (setup.primary.clone(), setup.ports);
+    let router = add_router(setup.router());
 
     assert_eq!(read_served_by::<RpNote>(ports).await, port(&pair.standby));
     // A write goes to the primary: the standby would refuse it (read-only transaction).
@@ -204,12 +230,9 @@ async fn reads_stick_to_the_primary_after_a_write_in_the_request() {
     let Some((pair, _lock)) = pair().await else {
         return;
     };
-    let (primary, _) = register(&pair.primary, "rp_primary");
-    let (replica, _) = register(&pair.standby, "rp_replica");
-    table_with_a_row::<RpSticky>(pair, &primary).await;
-    let router =
-        add_router(PrimaryReplicaRouter::new(&primary, [replica.as_str()]).only(["RpSticky"]));
-    let ports = [port(&pair.primary), port(&pair.standby)];
+    let setup = routed::<RpSticky>(pair).await;
+    let ports = setup.ports;
+    let router = add_router(setup.router());
 
     // Replay is paused, so the replica cannot have the request's write.
     let mut standby = Connection::connect_url(&pair.standby.url()).await.unwrap();
@@ -250,23 +273,17 @@ async fn a_lagging_or_stopped_replica_leaves_the_read_set_and_comes_back() {
     let Some((pair, _lock)) = pair().await else {
         return;
     };
-    let (primary, primary_pool) = register(&pair.primary, "rp_primary");
-    let (replica, replica_pool) = register(&pair.standby, "rp_replica");
-    table_with_a_row::<RpHealth>(pair, &primary).await;
+    let setup = routed::<RpHealth>(pair).await;
+    let (replica, ports) = (setup.replica.clone(), setup.ports);
     let health = ReplicaHealth {
         max_lag: Duration::from_millis(500),
         check_interval: Duration::from_millis(100),
         check_timeout: Duration::from_secs(2),
     };
-    let set = ReplicaSet::start(health, [(replica.clone(), replica_pool)]).unwrap();
+    let set = ReplicaSet::start(health, [(replica.clone(), setup.replica_pool.clone())]).unwrap();
     set.check_now().await;
     assert_eq!(set.healthy(), [replica.as_str()], "{:?}", set.status());
-    let router = add_router(
-        PrimaryReplicaRouter::new(&primary, [replica.as_str()])
-            .only(["RpHealth"])
-            .health(set.clone()),
-    );
-    let ports = [port(&pair.primary), port(&pair.standby)];
+    let router = add_router(setup.router().health(set.clone()));
     assert_eq!(read_served_by::<RpHealth>(ports).await, port(&pair.standby));
 
     // Lag: replay paused while the primary keeps writing.
@@ -276,7 +293,8 @@ async fn a_lagging_or_stopped_replica_leaves_the_read_set_and_comes_back() {
         .await
         .unwrap();
     eventually("the paused replica drops out", || async {
-        primary_pool
+        setup
+            .primary_pool
             .execute("INSERT INTO rp_health (body) VALUES ('tick')", &[])
             .await
             .unwrap();

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     HOST, Result, Runner, TestCluster, TestClusterError, TestUser, free_port, io_error,
-    is_executable, output_text, percent_encode, server_identity,
+    is_executable, output_text, percent_encode, server_identity, userinfo,
 };
 
 /// Environment variable naming the `pgbouncer` binary to use.
@@ -306,16 +306,9 @@ impl TestPgBouncer {
     /// assert!(url.ends_with("/postgres"));
     /// ```
     pub fn url_for(&self, user: TestUser, dbname: &str) -> String {
-        let userinfo = match user.password() {
-            Some(password) => format!(
-                "{}:{}",
-                percent_encode(user.name()),
-                percent_encode(password)
-            ),
-            None => percent_encode(user.name()),
-        };
         format!(
-            "postgres://{userinfo}@{HOST}:{}/{}",
+            "postgres://{}@{HOST}:{}/{}",
+            userinfo(user),
             self.port,
             percent_encode(dbname)
         )
