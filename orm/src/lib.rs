@@ -40,6 +40,8 @@
 //! [`db`] (databases), [`transaction`] (atomic), [`ddl`] (CREATE TABLE), [`instance`]
 //! (save/delete/refresh).
 
+pub mod cache;
+mod cascade;
 pub mod compiler;
 pub mod custom_field;
 pub mod db;
@@ -54,6 +56,7 @@ mod macros;
 pub mod many_to_many;
 pub mod mixins;
 pub mod model;
+pub mod ordering;
 pub mod query;
 pub mod relations;
 pub mod router;

@@ -14,6 +14,7 @@ mod failover;
 mod failures;
 mod fuzz_seeds;
 mod idle;
+mod orm_cache;
 mod orm_crud;
 mod orm_fields;
 mod orm_files;
