@@ -25,6 +25,11 @@
 //!   callbacks ([`Transaction`]).
 //! - **LISTEN/NOTIFY** through a [`Listener`] that reconnects and reports gaps.
 //! - **Metrics**: sizes, counters and acquire-wait percentiles ([`Pool::metrics`]).
+//! - **Replicas**: a [`ReplicaSet`] probes streaming replicas and keeps the ones that are up,
+//!   still standbys and within a replay-lag bound in the read set.
+//!
+//! Deployment behind PgBouncer, with replicas and with failover is described in
+//! `pool/DEPLOYMENT.md`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -55,6 +60,7 @@ mod live;
 mod metrics;
 mod pipelined;
 mod pool;
+pub mod replicas;
 mod transaction;
 
 pub use builder::PoolBuilder;
@@ -65,4 +71,5 @@ pub use hooks::{Hook, HookFuture};
 pub use listener::{Listener, ListenerEvent};
 pub use metrics::{Metrics, Status, WaitPercentiles};
 pub use pool::Pool;
+pub use replicas::{ReplicaHealth, ReplicaSet, ReplicaStatus};
 pub use transaction::{IsolationLevel, Transaction, TransactionBuilder};
