@@ -11,7 +11,7 @@
 //!
 //! Your own types become fields with [`CustomField`], the spec's three methods:
 //! `db_type` (the column type), `to_db_value` (into a type the driver already sends) and
-//! `from_db_value` (back), then [`custom_field!`](crate::custom_field) to implement the
+//! `from_db_value` (back), then [`custom_field!`](crate::custom_field!) to implement the
 //! rest:
 //!
 //! ```
@@ -131,7 +131,7 @@ impl<T: ArrayElement> NotNull for Vec<T> where
 }
 
 /// A type stored through another one the driver already moves (the spec's custom fields).
-/// Implement it, then call [`custom_field!`](crate::custom_field) for the type. See the
+/// Implement it, then call [`custom_field!`](crate::custom_field!) for the type. See the
 /// [module docs](self) for an example.
 pub trait CustomField: Clone + Default + Send + Sync + 'static {
     /// The type the value is stored as (`String`, `i64`, `serde_json::Value`, ...).
@@ -144,7 +144,7 @@ pub trait CustomField: Clone + Default + Send + Sync + 'static {
     fn from_db_value(value: Self::Db) -> Result<Self, String>;
 }
 
-/// What [`custom_field!`](crate::custom_field) expands to; not part of the API.
+/// What [`custom_field!`](crate::custom_field!) expands to; not part of the API.
 #[doc(hidden)]
 pub mod __custom {
     use super::*;
