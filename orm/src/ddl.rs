@@ -338,15 +338,10 @@ pub fn creation_order(tables: &[TableDef]) -> (Vec<(usize, Vec<String>)>, Vec<St
     let mut order = Vec::new();
     let mut deferred = Vec::new();
     while order.len() < tables.len() {
-        let created = |t: &str, done: &[bool]| {
-            names
-                .iter()
-                .position(|n| *n == t)
-                .is_none_or(|i| done[i])
-        };
-        let ready = (0..tables.len()).find(|&i| {
-            !done[i] && tables[i].depends_on().iter().all(|t| created(t, &done))
-        });
+        let created =
+            |t: &str, done: &[bool]| names.iter().position(|n| *n == t).is_none_or(|i| done[i]);
+        let ready = (0..tables.len())
+            .find(|&i| !done[i] && tables[i].depends_on().iter().all(|t| created(t, &done)));
         let (i, defer) = match ready {
             Some(i) => (i, Vec::new()),
             None => {

@@ -167,7 +167,8 @@ impl Index {
 
     /// The operator class of `field`'s column (`jsonb_path_ops`, `vector_l2_ops`, ...).
     pub fn opclass(mut self, field: &str, opclass: &str) -> Index {
-        self.opclasses.push((field.to_string(), opclass.to_string()));
+        self.opclasses
+            .push((field.to_string(), opclass.to_string()));
         self
     }
 
@@ -263,7 +264,11 @@ impl Index {
         }
         s.push_str(&format!(" ({})", cols.join(", ")));
         if !self.with.is_empty() {
-            let w: Vec<String> = self.with.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let w: Vec<String> = self
+                .with
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
             s.push_str(&format!(" WITH ({})", w.join(", ")));
         }
         if let Some(c) = &self.condition {

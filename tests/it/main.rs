@@ -13,6 +13,8 @@ mod errors;
 mod failures;
 mod fuzz_seeds;
 mod idle;
+mod migrate;
+mod migrate_inspectdb;
 mod orm_crud;
 mod orm_fields;
 mod orm_files;

@@ -111,9 +111,8 @@ pub fn diff(
     has_rows: &HashMap<String, bool>,
 ) -> Plan {
     let mut b = Builder::default();
-    let rows = |t: &DbTable| {
-        introspect::describe_rows(t, has_rows.get(&t.name).copied().unwrap_or(true))
-    };
+    let rows =
+        |t: &DbTable| introspect::describe_rows(t, has_rows.get(&t.name).copied().unwrap_or(true));
     let full = |t: &str| has_rows.get(t).copied().unwrap_or(false);
 
     // Tables to create, in foreign-key order.
@@ -133,7 +132,11 @@ pub fn diff(
             sql,
         }));
         for c in &t.columns {
-            if let Some(r) = c.references.as_ref().filter(|r| d.contains(&r.table.as_str())) {
+            if let Some(r) = c
+                .references
+                .as_ref()
+                .filter(|r| d.contains(&r.table.as_str()))
+            {
                 b.add_constraints.push(step(Operation::AddConstraint {
                     table: t.name.clone(),
                     name: constraint_name(&t.name, &c.name, "fkey"),
@@ -154,7 +157,15 @@ pub fn diff(
         let (Some(want), Some(have)) = (desired.table(&def.name), live.table(&def.name)) else {
             continue;
         };
-        table_diff(&mut b, def, want, have, options, full(&have.name), &rows(have));
+        table_diff(
+            &mut b,
+            def,
+            want,
+            have,
+            options,
+            full(&have.name),
+            &rows(have),
+        );
     }
 
     // Tables to drop: those pointing at other dropped tables first.
@@ -252,7 +263,9 @@ fn table_diff(
     // old name -> new name
     let mut renamed: BTreeMap<String, String> = BTreeMap::new();
     for (table, old, new) in &options.renames {
-        if table == t && dropped.iter().any(|c| &c.name == old) && added.iter().any(|c| &c.name == new)
+        if table == t
+            && dropped.iter().any(|c| &c.name == old)
+            && added.iter().any(|c| &c.name == new)
         {
             renamed.insert(old.clone(), new.clone());
             b.renames.push(step(Operation::RenameColumn {
@@ -323,10 +336,7 @@ fn table_diff(
                 column: c.name.clone(),
                 definition: c.sql(),
             },
-            hazard: Some(format!(
-                "drops column {t}.{} and its data ({rows})",
-                c.name
-            )),
+            hazard: Some(format!("drops column {t}.{} and its data ({rows})", c.name)),
         });
     }
     // Columns on both sides (renamed ones under their new name).
@@ -431,10 +441,9 @@ fn table_diff(
     }
     // Indexes, by name and definition.
     for h in &have.indexes {
-        let same = want
-            .indexes
-            .iter()
-            .any(|w| w.name == h.name && w.unique == h.unique && w.body == rename_cols(&h.body, &renamed));
+        let same = want.indexes.iter().any(|w| {
+            w.name == h.name && w.unique == h.unique && w.body == rename_cols(&h.body, &renamed)
+        });
         if !same {
             b.drop_indexes.push(step(Operation::DropIndex {
                 name: h.name.clone(),
@@ -447,10 +456,9 @@ fn table_diff(
         let Some(w) = want.indexes.iter().find(|w| w.name == ix.name) else {
             continue;
         };
-        let same = have
-            .indexes
-            .iter()
-            .any(|h| h.name == w.name && h.unique == w.unique && rename_cols(&h.body, &renamed) == w.body);
+        let same = have.indexes.iter().any(|h| {
+            h.name == w.name && h.unique == w.unique && rename_cols(&h.body, &renamed) == w.body
+        });
         if !same {
             b.create_indexes.push(step(Operation::CreateIndex {
                 name: ix.name.clone(),

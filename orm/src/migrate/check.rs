@@ -105,8 +105,7 @@ pub fn check(models: &Models) -> Vec<CheckMessage> {
                     "on_delete SET DEFAULT needs a database default (db_default)".into(),
                 );
             }
-            if f.relation.is_none() && (on_delete.is_some() || f.options.related_name.is_some())
-            {
+            if f.relation.is_none() && (on_delete.is_some() || f.options.related_name.is_some()) {
                 err(
                     &mut out,
                     fo.clone(),
@@ -160,10 +159,7 @@ pub fn check(models: &Models) -> Vec<CheckMessage> {
                             .position(|x| std::ptr::eq(*x, *o))
                             .is_some_and(|p| p < i)
                             || (std::ptr::eq(*o, *m) && g.index < f.index);
-                        if same_target
-                            && before
-                            && g.options.related_name == Some(rn)
-                        {
+                        if same_target && before && g.options.related_name == Some(rn) {
                             err(
                                 &mut out,
                                 fo.clone(),

@@ -179,7 +179,9 @@ impl Args {
                 .ok()
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| {
-                    Error::Usage("no database: pass --database-url or set HYPER_DATABASE_URL".into())
+                    Error::Usage(
+                        "no database: pass --database-url or set HYPER_DATABASE_URL".into(),
+                    )
                 }),
         }
     }
@@ -239,10 +241,7 @@ async fn makemigrations(
     err: &mut dyn Write,
 ) -> Result<()> {
     let found = super::check::check(models);
-    if let Some(e) = found
-        .iter()
-        .find(|m| m.level == super::check::Level::Error)
-    {
+    if let Some(e) = found.iter().find(|m| m.level == super::check::Level::Error) {
         return Err(Error::Migration(format!(
             "the models have errors (run check): {e}"
         )));
@@ -253,7 +252,9 @@ async fn makemigrations(
         let words = a.value("--name").unwrap_or("custom");
         let name = format!("{number:04}_{words}");
         if file::number_of(&format!("{name}.sql")).is_none() {
-            return Err(Error::Usage(format!("{words:?} is not a valid migration name (lower-case letters, digits, _)")));
+            return Err(Error::Usage(format!(
+                "{words:?} is not a valid migration name (lower-case letters, digits, _)"
+            )));
         }
         let text = format!(
             "-- hyperdjango migration {name}\n-- Hand-written (RunSQL). Add `-- hyperdjango: no-transaction` above for CREATE INDEX CONCURRENTLY.\n-- +up\n\n-- +down\n\n"
@@ -275,9 +276,7 @@ async fn makemigrations(
                 renames.push((t.to_string(), o.to_string(), n.to_string()))
             }
             _ => {
-                return Err(Error::Usage(format!(
-                    "--rename {r:?}: write TABLE.OLD:NEW"
-                )));
+                return Err(Error::Usage(format!("--rename {r:?}: write TABLE.OLD:NEW")));
             }
         }
     }
@@ -331,10 +330,7 @@ fn target(a: &Args, files: &[file::Migration]) -> Result<Target> {
 
 /// A migration by number (`2`, `0002`) or name (`0002_auto`).
 fn find<'a>(files: &'a [file::Migration], key: &str) -> Result<&'a file::Migration> {
-    let n = key
-        .split('_')
-        .next()
-        .and_then(|d| d.parse::<u32>().ok());
+    let n = key.split('_').next().and_then(|d| d.parse::<u32>().ok());
     files
         .iter()
         .find(|m| m.name == key || (Some(m.number) == n && !key.contains('_')))
@@ -421,9 +417,7 @@ fn check(models: &Models, out: &mut dyn Write) -> Result<()> {
         .filter(|m| m.level == super::check::Level::Error)
         .count();
     if errors > 0 {
-        return Err(Error::Migration(format!(
-            "check found {errors} error(s)"
-        )));
+        return Err(Error::Migration(format!("check found {errors} error(s)")));
     }
     writeln!(
         out,
@@ -439,7 +433,10 @@ async fn inspect(a: &Args, out: &mut dyn Write) -> Result<()> {
     let schema = introspect::current_schema(&mut conn).await?;
     let db = introspect::read_schema(&mut conn, &schema).await?;
     let options = inspectdb::InspectOptions {
-        orm_path: a.value("--orm-path").unwrap_or("hyperdjango_orm").to_string(),
+        orm_path: a
+            .value("--orm-path")
+            .unwrap_or("hyperdjango_orm")
+            .to_string(),
         tables: a.all("--table").into_iter().map(str::to_string).collect(),
     };
     out.write_all(inspectdb::render(&db, &options).as_bytes())

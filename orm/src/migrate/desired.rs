@@ -29,9 +29,11 @@ async fn canonical_in_tx(conn: &mut Connection, tables: &[TableDef]) -> Result<D
         let mut temp = t.clone();
         temp.unlogged = false;
         // Foreign keys are compared from the definitions (their targets may not exist).
-        let create = temp
-            .create_table_sql(Some(&every_target(t)))
-            .replacen("CREATE TABLE", "CREATE TEMPORARY TABLE", 1);
+        let create = temp.create_table_sql(Some(&every_target(t))).replacen(
+            "CREATE TABLE",
+            "CREATE TEMPORARY TABLE",
+            1,
+        );
         let mut sql = vec![create];
         sql.extend(t.indexes.iter().map(|i| i.sql.clone()));
         for s in sql {

@@ -232,7 +232,10 @@ pub fn render(name: &str, m: &NewMigration) -> String {
         s.push_str(&format!("-- hyperdjango: destructive: {}\n", one_line(d)));
     }
     for d in &m.destructive_down {
-        s.push_str(&format!("-- hyperdjango: destructive-down: {}\n", one_line(d)));
+        s.push_str(&format!(
+            "-- hyperdjango: destructive-down: {}\n",
+            one_line(d)
+        ));
     }
     for c in &m.comments {
         s.push_str(&format!("-- {}\n", one_line(c)));

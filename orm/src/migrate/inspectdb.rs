@@ -68,11 +68,9 @@ pub fn render(schema: &DbSchema, options: &InspectOptions) -> String {
         .enums
         .iter()
         .filter(|(name, _)| {
-            tables.iter().any(|t| {
-                t.columns
-                    .iter()
-                    .any(|c| c.is_enum && c.type_name == *name)
-            })
+            tables
+                .iter()
+                .any(|t| t.columns.iter().any(|c| c.is_enum && c.type_name == *name))
         })
         .collect();
     for (name, labels) in used_enums {
@@ -125,7 +123,11 @@ fn model(s: &mut String, t: &DbTable, tables: &[&DbTable], orm: &str) {
     let mut meta = String::new();
     for c in &t.constraints {
         if c.kind == 'u' && c.columns.len() > 1 {
-            let names: Vec<String> = c.columns.iter().map(|n| format!("{:?}", field_of(n))).collect();
+            let names: Vec<String> = c
+                .columns
+                .iter()
+                .map(|n| format!("{:?}", field_of(n)))
+                .collect();
             let _ = write!(meta, ".unique_together([{}])", names.join(", "));
         }
     }
@@ -159,7 +161,8 @@ fn model(s: &mut String, t: &DbTable, tables: &[&DbTable], orm: &str) {
         }
     }
     for ix in &t.indexes {
-        let simple = ix.columns.len() == 1 && ix.name == format!("{}_{}_idx", t.name, ix.columns[0]);
+        let simple =
+            ix.columns.len() == 1 && ix.name == format!("{}_{}_idx", t.name, ix.columns[0]);
         if !simple || ix.unique {
             let _ = writeln!(
                 s,
@@ -217,11 +220,11 @@ fn model(s: &mut String, t: &DbTable, tables: &[&DbTable], orm: &str) {
         if unique {
             opts.push_str(".unique()");
         }
-        if t
-            .indexes
-            .iter()
-            .any(|ix| !ix.unique && ix.columns == [c.name.clone()] && ix.name == format!("{}_{}_idx", t.name, c.name))
-        {
+        if t.indexes.iter().any(|ix| {
+            !ix.unique
+                && ix.columns == [c.name.clone()]
+                && ix.name == format!("{}_{}_idx", t.name, c.name)
+        }) {
             opts.push_str(".index()");
         }
         let natural = if fk.is_some() {
@@ -238,7 +241,11 @@ fn model(s: &mut String, t: &DbTable, tables: &[&DbTable], orm: &str) {
         if let Some(comment) = comment {
             let _ = writeln!(s, "        // {comment}");
         }
-        let ty = if c.nullable { format!("Option<{ty}>") } else { ty };
+        let ty = if c.nullable {
+            format!("Option<{ty}>")
+        } else {
+            ty
+        };
         if opts.is_empty() {
             let _ = writeln!(s, "        pub {name}: {ty},");
         } else {
@@ -325,12 +332,12 @@ fn column_type(c: &DbColumn, orm: &str) -> (String, String, Option<String>) {
 }
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-    "extern", "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move",
-    "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
-    "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final",
-    "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
-    "objects", "save", "delete", "meta", "state",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
+    "typeof", "unsized", "virtual", "yield", "try", "gen", "objects", "save", "delete", "meta",
+    "state",
 ];
 
 /// A Rust field name for a column (a foreign key's without its `_id`).

@@ -167,8 +167,7 @@ pub async fn current_schema(conn: &mut Connection) -> Result<String> {
     let s: Option<String> = row.get(0)?;
     s.ok_or_else(|| {
         crate::Error::Migration(
-            "the connection has no current schema (search_path names no existing schema)"
-                .into(),
+            "the connection has no current schema (search_path names no existing schema)".into(),
         )
     })
 }

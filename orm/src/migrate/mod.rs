@@ -73,7 +73,10 @@ pub struct Models {
 impl std::fmt::Debug for Models {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Models")
-            .field("models", &self.metas.iter().map(|m| m.name).collect::<Vec<_>>())
+            .field(
+                "models",
+                &self.metas.iter().map(|m| m.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -185,7 +188,10 @@ pub async fn makemigrations(
 ) -> Result<Made> {
     let files = file::load_dir(dir)?;
     let done = runner::applied(conn).await?;
-    if let Some(m) = files.iter().find(|m| !done.iter().any(|(n, _)| *n == m.name)) {
+    if let Some(m) = files
+        .iter()
+        .find(|m| !done.iter().any(|(n, _)| *n == m.name))
+    {
         return Err(Error::Migration(format!(
             "migration {} is not applied to this database: run migrate first (the models are compared with the database)",
             m.name
@@ -268,9 +274,9 @@ fn down_hazard(op: &Operation) -> Option<String> {
         Operation::CreateTable { table, .. } => {
             Some(format!("reverting drops table {table} and its data"))
         }
-        Operation::AddColumn { table, column, .. } => {
-            Some(format!("reverting drops column {table}.{column} and its data"))
-        }
+        Operation::AddColumn { table, column, .. } => Some(format!(
+            "reverting drops column {table}.{column} and its data"
+        )),
         Operation::AlterColumnType {
             table,
             column,

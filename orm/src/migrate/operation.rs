@@ -206,7 +206,12 @@ impl Operation {
             )],
             SetUnlogged { table, unlogged } => vec![alter(
                 table,
-                if *unlogged { "SET UNLOGGED" } else { "SET LOGGED" }.to_string(),
+                if *unlogged {
+                    "SET UNLOGGED"
+                } else {
+                    "SET LOGGED"
+                }
+                .to_string(),
             )],
             RunSql { up, .. } => vec![up.clone()],
         }
@@ -272,7 +277,12 @@ impl Operation {
             } => vec![with_concurrently(recreate, *concurrently)],
             SetUnlogged { table, unlogged } => vec![alter(
                 table,
-                if *unlogged { "SET LOGGED" } else { "SET UNLOGGED" }.to_string(),
+                if *unlogged {
+                    "SET LOGGED"
+                } else {
+                    "SET UNLOGGED"
+                }
+                .to_string(),
             )],
             RunSql { down, .. } => {
                 if down.trim().is_empty() {
@@ -340,10 +350,7 @@ impl Operation {
                 if *nullable { "Drop" } else { "Set" }
             ),
             AlterDefault {
-                table,
-                column,
-                to,
-                ..
+                table, column, to, ..
             } => match to {
                 Some(d) => format!("Set default of {table}.{column} to {d}"),
                 None => format!("Drop default of {table}.{column}"),

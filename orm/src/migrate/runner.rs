@@ -324,16 +324,27 @@ async fn run_one(
     }
     let body = async {
         for s in statements {
-            let first = s.lines().find(|l| !l.trim_start().starts_with("--")).unwrap_or(s);
+            let first = s
+                .lines()
+                .find(|l| !l.trim_start().starts_with("--"))
+                .unwrap_or(s);
             let short: String = first.chars().take(100).collect();
-            let _ = write!(progress, "  {short}{} ...", if short.len() < first.len() { "…" } else { "" });
+            let _ = write!(
+                progress,
+                "  {short}{} ...",
+                if short.len() < first.len() { "…" } else { "" }
+            );
             let _ = progress.flush();
             let t = Instant::now();
             conn.batch_execute(s).await.map_err(|e| {
                 Error::Migration(format!(
                     "{} failed{}: {e}\n  statement: {s}",
                     m.name,
-                    if tx { " and was rolled back" } else { " (no transaction: the statements before this one stay applied)" }
+                    if tx {
+                        " and was rolled back"
+                    } else {
+                        " (no transaction: the statements before this one stay applied)"
+                    }
                 ))
             })?;
             let _ = writeln!(progress, " {} ms", t.elapsed().as_millis());
