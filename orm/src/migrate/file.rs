@@ -273,8 +273,8 @@ pub fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Splits SQL text into statements at `;`, outside quotes (`'..'`, `".."`, `$tag$..$tag$`)
-/// and comments (`--`, nested `/* */`). Comment-only and empty statements are dropped;
-/// comments inside a statement are kept.
+/// and comments (`--`, nested `/* */`). Comment-only and empty statements are dropped, and
+/// so are line comments before a statement; comments inside one are kept.
 ///
 /// ```
 /// use hyperdjango_orm::migrate::file::split_statements;
@@ -288,7 +288,11 @@ pub fn split_statements(sql: &str) -> Vec<String> {
     let mut i = 0;
     let mut has_code = false;
     let push = |out: &mut Vec<String>, s: &str, has_code: bool| {
-        let t = s.trim();
+        let mut t = s.trim();
+        // Line comments before the statement are dropped.
+        while t.starts_with("--") {
+            t = t.split_once('\n').map_or("", |(_, rest)| rest).trim_start();
+        }
         if has_code && !t.is_empty() {
             out.push(t.to_string());
         }
