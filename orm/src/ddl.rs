@@ -91,6 +91,24 @@ pub struct ForeignKeyDef {
     pub on_delete: String,
 }
 
+impl ForeignKeyDef {
+    /// The table constraint for `column`: `FOREIGN KEY ("c") REFERENCES "t" ("id") ON DELETE ..`.
+    ///
+    /// ```
+    /// let fk = hyperdjango_orm::ddl::ForeignKeyDef { table: "t".into(), column: "id".into(), on_delete: "CASCADE".into() };
+    /// assert_eq!(fk.constraint_sql("t_id"), r#"FOREIGN KEY ("t_id") REFERENCES "t" ("id") ON DELETE CASCADE"#);
+    /// ```
+    pub fn constraint_sql(&self, column: &str) -> String {
+        format!(
+            "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
+            quote(column),
+            quote(&self.table),
+            quote(&self.column),
+            self.on_delete
+        )
+    }
+}
+
 /// An index of a [`TableDef`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexDef {
@@ -277,12 +295,9 @@ impl TableDef {
                 let r = c.references.as_ref()?;
                 targets.contains(&r.table.as_str()).then(|| {
                     format!(
-                        "ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
+                        "ALTER TABLE {} ADD {}",
                         quote(&self.name),
-                        quote(&c.name),
-                        quote(&r.table),
-                        quote(&r.column),
-                        r.on_delete
+                        r.constraint_sql(&c.name)
                     )
                 })
             })

@@ -140,13 +140,7 @@ pub fn diff(
                 b.add_constraints.push(step(Operation::AddConstraint {
                     table: t.name.clone(),
                     name: constraint_name(&t.name, &c.name, "fkey"),
-                    definition: format!(
-                        "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
-                        quote(&c.name),
-                        quote(&r.table),
-                        quote(&r.column),
-                        r.on_delete
-                    ),
+                    definition: r.constraint_sql(&c.name),
                 }));
             }
         }

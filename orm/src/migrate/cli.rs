@@ -378,16 +378,7 @@ fn sqlmigrate(a: &Args, out: &mut dyn Write) -> Result<()> {
     let m = find(&files, key)?;
     let backwards = a.flag("--backwards");
     let statements = if backwards { &m.down } else { &m.up };
-    if !m.no_transaction {
-        writeln!(out, "BEGIN;").map_err(io)?;
-    }
-    for s in statements {
-        writeln!(out, "{s};").map_err(io)?;
-    }
-    if !m.no_transaction {
-        writeln!(out, "COMMIT;").map_err(io)?;
-    }
-    Ok(())
+    runner::write_sql(out, statements, m.no_transaction)
 }
 
 async fn showmigrations(a: &Args, out: &mut dyn Write) -> Result<()> {

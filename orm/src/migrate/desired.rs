@@ -66,13 +66,7 @@ async fn canonical_in_tx(conn: &mut Connection, tables: &[TableDef]) -> Result<D
                     name: crate::migrate::operation::constraint_name(&def.name, &c.name, "fkey"),
                     kind: 'f',
                     columns: vec![c.name.clone()],
-                    definition: format!(
-                        "FOREIGN KEY ({}) REFERENCES {}({}) ON DELETE {}",
-                        crate::compiler::quote(&c.name),
-                        crate::compiler::quote(&r.table),
-                        crate::compiler::quote(&r.column),
-                        r.on_delete
-                    ),
+                    definition: r.constraint_sql(&c.name),
                     ref_table: Some(r.table.clone()),
                     ref_columns: vec![r.column.clone()],
                     on_delete: r.on_delete.clone(),

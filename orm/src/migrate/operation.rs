@@ -217,80 +217,135 @@ impl Operation {
         }
     }
 
-    /// The backward statements (empty for an irreversible `RunSql`).
+    /// The backward statements: the [inverse](Self::inverse)'s forward ones (empty for an
+    /// irreversible `RunSql`).
     pub fn down(&self) -> Vec<String> {
-        use Operation::*;
         match self {
-            CreateTable { table, .. } => vec![format!("DROP TABLE {}", quote(table))],
-            DropTable { recreate, .. } => recreate.clone(),
-            AddColumn { table, column, .. } => {
-                vec![alter(table, format!("DROP COLUMN {}", quote(column)))]
-            }
-            DropColumn {
-                table, definition, ..
-            } => vec![alter(table, format!("ADD COLUMN {definition}"))],
-            RenameColumn {
-                table, from, to, ..
-            } => vec![alter(
+            Operation::RunSql { down, .. } if down.trim().is_empty() => Vec::new(),
+            op => op.inverse().up(),
+        }
+    }
+
+    /// The operation that undoes this one.
+    ///
+    /// ```
+    /// use hyperdjango_orm::migrate::Operation;
+    /// let op = Operation::AlterNullable { table: "t".into(), column: "c".into(), nullable: true };
+    /// assert_eq!(op.inverse(), Operation::AlterNullable { table: "t".into(), column: "c".into(), nullable: false });
+    /// assert_eq!(op.inverse().inverse(), op);
+    /// ```
+    pub fn inverse(&self) -> Operation {
+        use Operation::*;
+        match self.clone() {
+            CreateTable { table, sql } => DropTable {
                 table,
-                format!("RENAME COLUMN {} TO {}", quote(to), quote(from)),
-            )],
+                recreate: sql,
+            },
+            DropTable { table, recreate } => CreateTable {
+                table,
+                sql: recreate,
+            },
+            AddColumn {
+                table,
+                column,
+                definition,
+            } => DropColumn {
+                table,
+                column,
+                definition,
+            },
+            DropColumn {
+                table,
+                column,
+                definition,
+            } => AddColumn {
+                table,
+                column,
+                definition,
+            },
+            RenameColumn {
+                table,
+                from,
+                to,
+                inferred,
+            } => RenameColumn {
+                table,
+                from: to,
+                to: from,
+                inferred,
+            },
             AlterColumnType {
                 table,
                 column,
                 from,
-                ..
-            } => vec![alter_type(table, column, from)],
+                to,
+            } => AlterColumnType {
+                table,
+                column,
+                from: to,
+                to: from,
+            },
             AlterNullable {
                 table,
                 column,
                 nullable,
-            } => vec![set_nullable(table, column, !*nullable)],
+            } => AlterNullable {
+                table,
+                column,
+                nullable: !nullable,
+            },
             AlterDefault {
                 table,
                 column,
                 from,
-                ..
-            } => vec![set_default(table, column, from.as_deref())],
-            AddConstraint { table, name, .. } => {
-                vec![alter(table, format!("DROP CONSTRAINT {}", quote(name)))]
-            }
+                to,
+            } => AlterDefault {
+                table,
+                column,
+                from: to,
+                to: from,
+            },
+            AddConstraint {
+                table,
+                name,
+                definition,
+            } => DropConstraint {
+                table,
+                name,
+                definition,
+            },
             DropConstraint {
                 table,
                 name,
                 definition,
-            } => vec![alter(
+            } => AddConstraint {
                 table,
-                format!("ADD CONSTRAINT {} {definition}", quote(name)),
-            )],
+                name,
+                definition,
+            },
             CreateIndex {
-                name, concurrently, ..
-            } => vec![format!(
-                "DROP INDEX {}{}",
-                if *concurrently { "CONCURRENTLY " } else { "" },
-                quote(name)
-            )],
+                name,
+                sql,
+                concurrently,
+            } => DropIndex {
+                name,
+                recreate: sql,
+                concurrently,
+            },
             DropIndex {
+                name,
                 recreate,
                 concurrently,
-                ..
-            } => vec![with_concurrently(recreate, *concurrently)],
-            SetUnlogged { table, unlogged } => vec![alter(
+            } => CreateIndex {
+                name,
+                sql: recreate,
+                concurrently,
+            },
+            SetUnlogged { table, unlogged } => SetUnlogged {
                 table,
-                if *unlogged {
-                    "SET LOGGED"
-                } else {
-                    "SET UNLOGGED"
-                }
-                .to_string(),
-            )],
-            RunSql { down, .. } => {
-                if down.trim().is_empty() {
-                    Vec::new()
-                } else {
-                    vec![down.clone()]
-                }
-            }
+                unlogged: !unlogged,
+            },
+            RunSql { up, down } => RunSql { up: down, down: up },
         }
     }
 

@@ -205,31 +205,34 @@ fn plan(
     };
     for m in backward {
         w(out, format!("-- revert {}", m.name))?;
-        if !m.no_transaction {
-            w(out, "BEGIN;".into())?;
-        }
-        for s in &m.down {
-            w(out, format!("{s};"))?;
-        }
-        if !m.no_transaction {
-            w(out, "COMMIT;".into())?;
-        }
+        write_sql(out, &m.down, m.no_transaction)?;
         report.reverted.push(m.name.clone());
     }
     for m in forward {
         w(out, format!("-- apply {}", m.name))?;
-        if !m.no_transaction {
-            w(out, "BEGIN;".into())?;
-        }
-        for s in &m.up {
-            w(out, format!("{s};"))?;
-        }
-        if !m.no_transaction {
-            w(out, "COMMIT;".into())?;
-        }
+        write_sql(out, &m.up, m.no_transaction)?;
         report.applied.push(m.name.clone());
     }
     Ok(report)
+}
+
+/// Prints statements as a script, inside `BEGIN`/`COMMIT` unless `no_transaction`.
+///
+/// ```
+/// let mut out = Vec::new();
+/// hyperdjango_orm::migrate::runner::write_sql(&mut out, &["SELECT 1".to_string()], false).unwrap();
+/// assert_eq!(String::from_utf8(out).unwrap(), "BEGIN;\nSELECT 1;\nCOMMIT;\n");
+/// ```
+pub fn write_sql(out: &mut dyn Write, statements: &[String], no_transaction: bool) -> Result<()> {
+    let mut lines: Vec<String> = statements.iter().map(|s| format!("{s};")).collect();
+    if !no_transaction {
+        lines.insert(0, "BEGIN;".into());
+        lines.push("COMMIT;".into());
+    }
+    for l in lines {
+        writeln!(out, "{l}").map_err(|e| Error::Migration(format!("writing output: {e}")))?;
+    }
+    Ok(())
 }
 
 /// The migrations to apply (in order) and to revert (in order).
