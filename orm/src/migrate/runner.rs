@@ -26,7 +26,7 @@ pub const HISTORY_TABLE: &str = "hyperdjango_migrations";
 /// The first key of the advisory lock (the second is a hash of the schema's name).
 const LOCK_CLASS: i32 = 0x4844_4a4d; // "HDJM"
 
-const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS hyperdjango_migrations (\
+const CREATE_HISTORY: &str = "CREATE TABLE hyperdjango_migrations (\
      name text PRIMARY KEY, checksum text NOT NULL, \
      applied_at timestamptz NOT NULL DEFAULT now(), duration_ms bigint NOT NULL)";
 
@@ -73,14 +73,7 @@ pub struct Status {
 /// The applied migrations: (name, checksum), by name. Empty when the history table does not
 /// exist yet.
 pub async fn applied(conn: &mut Connection) -> Result<Vec<(String, String)>> {
-    let exists: bool = conn
-        .query_one(
-            "SELECT to_regclass('hyperdjango_migrations') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0)?;
-    if !exists {
+    if !history_exists(conn).await? {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
@@ -94,6 +87,17 @@ pub async fn applied(conn: &mut Connection) -> Result<Vec<(String, String)>> {
         out.push((row.get(0)?, row.get(1)?));
     }
     Ok(out)
+}
+
+/// Whether the history table exists in the current schema.
+async fn history_exists(conn: &mut Connection) -> Result<bool> {
+    Ok(conn
+        .query_one(
+            "SELECT to_regclass('hyperdjango_migrations') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0)?)
 }
 
 /// Every migration's status (files and history together), by number.
@@ -293,7 +297,9 @@ async fn migrate_locked(
     options: MigrateOptions,
     progress: &mut dyn Write,
 ) -> Result<Report> {
-    conn.batch_execute(CREATE_HISTORY).await?;
+    if !history_exists(conn).await? {
+        conn.batch_execute(CREATE_HISTORY).await?;
+    }
     // Read the history only now, under the lock: another process may just have migrated.
     let done = applied(conn).await?;
     verify(files, &done)?;
