@@ -3,7 +3,8 @@
 //! only), binary parameters and results, `pipeline` for batches, `execute_many` for one
 //! statement over many rows, and `copy_in` + `BinaryCopyInWriter` for COPY.
 //!
-//! The ORM workloads go through hyperdjango-orm: a [`BenchItem`] model over `bench_orm`, on a
+//! The ORM workloads go through hyperdjango-orm: a [`BenchItem`] model over `bench_orm`, and
+//! [`User`] ← [`Post`] ← [`Comment`] (foreign keys) over the associations tables, on a
 //! one-connection pool registered as the database [`ORM_DB`].
 
 use chrono::{DateTime, Utc};
@@ -11,7 +12,9 @@ use hyperdjango_pgwire::{BinaryCopyInWriter, Connection, SyncMode, ToSql, Type};
 use hyperdjango_pool::Pool;
 
 use hyperdjango_orm::prelude::*;
+use hyperdjango_orm::relations::ForeignKey;
 
+use crate::assoc::{self, Node};
 use crate::{
     ORM_FETCH_SQL, ORM_GET_PK, ORM_GET_SQL, Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result,
     W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload,
@@ -50,6 +53,121 @@ impl BenchItem {
             self.b,
         )
     }
+}
+
+model! {
+    /// A row of `bench_users`: the top of the associations workload.
+    #[table = "bench_users"]
+    pub struct User {
+        /// The serial primary key.
+        pub id: Auto<i32> = Field::new().primary_key(),
+        /// text
+        pub name: String,
+        /// text, nullable
+        pub hair_color: Option<String>,
+    }
+}
+
+model! {
+    /// A row of `bench_posts`, belonging to a [`User`].
+    #[table = "bench_posts"]
+    pub struct Post {
+        /// The serial primary key.
+        pub id: Auto<i32> = Field::new().primary_key(),
+        /// `user_id`
+        pub user: ForeignKey<User, i32>,
+        /// text
+        pub title: String,
+        /// text, nullable
+        pub body: Option<String>,
+    }
+}
+
+model! {
+    /// A row of `bench_comments`, belonging to a [`Post`].
+    #[table = "bench_comments"]
+    pub struct Comment {
+        /// The serial primary key.
+        pub id: Auto<i32> = Field::new().primary_key(),
+        /// `post_id`
+        pub post: ForeignKey<Post, i32>,
+        /// text
+        pub text: String,
+    }
+}
+
+/// The primary key of a model loaded from the database.
+fn pk(id: &Auto<i32>) -> crate::Result<i32> {
+    id.get()
+        .ok_or_else(|| "a row without its primary key".into())
+}
+
+impl Node for User {
+    fn key(&self) -> crate::Result<i32> {
+        pk(&self.id)
+    }
+    fn parent(&self) -> crate::Result<Option<i32>> {
+        Ok(None)
+    }
+    fn fold(&self, acc: u64) -> u64 {
+        assoc::fold_user(acc, &self.name, self.hair_color.as_deref())
+    }
+}
+
+impl Node for Post {
+    fn key(&self) -> crate::Result<i32> {
+        pk(&self.id)
+    }
+    fn parent(&self) -> crate::Result<Option<i32>> {
+        Ok(self.user.id().copied())
+    }
+    fn fold(&self, acc: u64) -> u64 {
+        assoc::fold_post(acc, &self.title, self.body.as_deref())
+    }
+}
+
+impl Node for Comment {
+    fn key(&self) -> crate::Result<i32> {
+        pk(&self.id)
+    }
+    fn parent(&self) -> crate::Result<Option<i32>> {
+        Ok(self.post.id().copied())
+    }
+    fn fold(&self, acc: u64) -> u64 {
+        assoc::fold_comment(acc, &self.text)
+    }
+}
+
+/// The associations through the ORM, as a Django view would write them: the users, then
+/// their posts with one prefetch (`WHERE user_id IN (...)`), then those posts' comments with
+/// another, grouped by the ORM; three queries, never one per user or post.
+async fn orm_assoc() -> Result<Outcome> {
+    let users = User::objects().using(ORM_DB).all().await?;
+    let mut posts = Post::user
+        .prefetch_with(&users, Post::objects().using(ORM_DB))
+        .await?;
+    // The comments' prefetch takes the posts as one slice: lay them out user by user.
+    let mut all_posts = Vec::with_capacity(users.len() * assoc::POSTS_PER_USER);
+    let mut per_user = Vec::with_capacity(users.len());
+    for u in &users {
+        let mine = posts.take(&pk(&u.id)?);
+        per_user.push(mine.len());
+        all_posts.extend(mine);
+    }
+    let mut comments = Comment::post
+        .prefetch_with(&all_posts, Comment::objects().using(ORM_DB))
+        .await?;
+    let mut all_posts = all_posts.into_iter();
+    let mut tree: assoc::Tree<User, Post, Comment> = Vec::with_capacity(users.len());
+    for (u, n) in users.into_iter().zip(per_user) {
+        let mut with_comments = Vec::with_capacity(n);
+        for p in all_posts.by_ref().take(n) {
+            let c = comments.take(&pk(&p.id)?);
+            with_comments.push((p, c));
+        }
+        tree.push((u, with_comments));
+    }
+    assoc::check(&tree)
 }
 
 /// Whether the hyperdjango variant of `w` is a stand-in for an API that is not there yet
@@ -92,6 +210,16 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::OrmPkGet => Some(
             "BenchItem::objects().using(..).get(BenchItem::id.eq(4242)) (Django's get: LIMIT 21), \
              one-connection pool",
+        ),
+        Workload::OrmAssoc => Some(
+            "models User ← Post ← Comment (ForeignKey): User::objects().all(), \
+             Post::user.prefetch_with(&users, ..), Comment::post.prefetch_with(&posts, ..) (each \
+             a WHERE fk IN ($1, ..) with one parameter per key), grouped by Prefetched::take; \
+             one-connection pool",
+        ),
+        Workload::OrmAssocRaw => Some(
+            "the raw driver: the peers' three queries (= ANY($1) with an int4[]) through \
+             conn.query (statement cache), row.get per column, grouped in hash maps",
         ),
         _ => None,
     }
@@ -256,6 +384,8 @@ impl Hd {
                     ),
                 })
             }
+            Workload::OrmAssoc => orm_assoc().await,
+            Workload::OrmAssocRaw => self.assoc_raw().await,
             Workload::W6ArraysBytea => {
                 let rows = self.conn.query(W6_SQL, &[]).await?;
                 let mut sum = 0;
@@ -270,6 +400,24 @@ impl Hd {
                 })
             }
         }
+    }
+
+    /// The associations through the raw driver, as the peers run them.
+    async fn assoc_raw(&mut self) -> Result<Outcome> {
+        let users = assoc::read_rows!(self.conn.query(assoc::USERS_SQL, &[]).await?, get, User)?;
+        let user_ids: Vec<i32> = users.iter().map(|u| u.id).collect();
+        let posts = assoc::read_rows!(
+            self.conn.query(assoc::POSTS_SQL, &[&user_ids]).await?,
+            get,
+            Post
+        )?;
+        let post_ids: Vec<i32> = posts.iter().map(|p| p.id).collect();
+        let comments = assoc::read_rows!(
+            self.conn.query(assoc::COMMENTS_SQL, &[&post_ids]).await?,
+            get,
+            Comment
+        )?;
+        assoc::check(&assoc::assemble(users, posts, comments)?)
     }
 
     async fn w2(&mut self, mode: SyncMode) -> Result<Outcome> {

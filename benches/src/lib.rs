@@ -21,6 +21,7 @@ use std::fmt;
 
 use hyperdjango_pgwire::testing::TestCluster;
 
+pub mod assoc;
 pub mod floor;
 pub mod hd;
 pub mod sx;
@@ -102,7 +103,8 @@ pub const ORM_GET_SQL: &str = "SELECT id, n, s, f, b FROM bench_orm WHERE id = $
 
 /// The tables and data, created once through one connection and read by every driver.
 const CREATE_SQL: &str = "
-DROP TABLE IF EXISTS bench_w3, bench_w5, bench_w6, bench_orm, bench_p1;
+DROP TABLE IF EXISTS bench_w3, bench_w5, bench_w6, bench_orm, bench_p1, bench_comments,
+    bench_posts, bench_users;
 CREATE TABLE bench_w3 (
     i4 int4 NOT NULL, i8 int8 NOT NULL, t text NOT NULL,
     f8 float8 NOT NULL, b bool NOT NULL, ts timestamptz NOT NULL);
@@ -170,11 +172,19 @@ pub enum Workload {
     P1PoolGet,
     /// P1 with an explicit checkout per get in every pool (acquire, one SELECT, release).
     P1PoolCheckout,
+    /// diesel_bench's "loading associations sequentially": 100 users, their 1,000 posts and
+    /// those posts' 10,000 comments in three queries, assembled into
+    /// `Vec<(User, Vec<(Post, Vec<Comment>)>)>` ([`assoc`]): hyperdjango's ORM (models with
+    /// foreign keys, `prefetch`), or raw SQL grouped in hash maps (the peers).
+    OrmAssoc,
+    /// The same three queries through hyperdjango's raw driver, grouped as the peers do: the
+    /// baseline the ORM is measured against (the peers run exactly as in `OrmAssoc`).
+    OrmAssocRaw,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 15] = [
+    pub const ALL: [Workload; 17] = [
         Workload::W1Select1,
         Workload::W2Pipeline,
         Workload::W2PipelineAtomic,
@@ -190,6 +200,8 @@ impl Workload {
         Workload::OrmPkGetRaw,
         Workload::P1PoolGet,
         Workload::P1PoolCheckout,
+        Workload::OrmAssoc,
+        Workload::OrmAssocRaw,
     ];
 
     /// A short name: the criterion benchmark id and the table's first column.
@@ -210,6 +222,8 @@ impl Workload {
             Workload::OrmPkGetRaw => "ORM pk get, hd raw driver",
             Workload::P1PoolGet => "P1 pool pk get, 64 tasks / 4 conns",
             Workload::P1PoolCheckout => "P1 pool checkout per get",
+            Workload::OrmAssoc => "ORM assoc 100x10x10",
+            Workload::OrmAssocRaw => "ORM assoc 100x10x10, hd raw driver",
         }
     }
 
@@ -567,11 +581,12 @@ impl BenchEnv {
     }
 }
 
-/// Creates `bench_w3`, `bench_w5`, `bench_w6` and `bench_p1` (dropping old ones), vacuums and warms them,
-/// and returns the server's `server_version_num`.
+/// Creates the tables of every workload (dropping old ones), vacuums and warms them, and
+/// returns the server's `server_version_num`.
 pub async fn create_data(url: &str) -> Result<u32> {
     let mut conn = hyperdjango_pgwire::Connection::connect_url(url).await?;
     conn.batch_execute(CREATE_SQL).await?;
+    conn.batch_execute(assoc::CREATE_SQL).await?;
     conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_w3")
         .await?;
     conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_w6")
@@ -580,10 +595,14 @@ pub async fn create_data(url: &str) -> Result<u32> {
         .await?;
     conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_p1")
         .await?;
+    conn.batch_execute("VACUUM (FREEZE, ANALYZE) bench_users, bench_posts, bench_comments")
+        .await?;
     // Into shared_buffers before anything is timed.
     conn.batch_execute(
         "SELECT count(*) FROM bench_w3; SELECT count(*) FROM bench_w6; \
-         SELECT count(*) FROM bench_orm; SELECT count(*) FROM bench_p1",
+         SELECT count(*) FROM bench_orm; SELECT count(*) FROM bench_p1; \
+         SELECT count(*) FROM bench_users; SELECT count(*) FROM bench_posts; \
+         SELECT count(*) FROM bench_comments",
     )
     .await?;
     let v: String = conn

@@ -7,6 +7,7 @@ use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row};
 
+use crate::assoc;
 use crate::{
     ORM_FETCH_SQL, ORM_GET_PK, ORM_GET_SQL, Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result,
     W2_QUERIES, W3_SQL, W4_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload, checksum,
@@ -46,6 +47,11 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::OrmPkGet | Workload::OrmPkGetRaw => {
             Some("raw: sqlx::query(SELECT ... WHERE id = $1).fetch_one")
         }
+        Workload::OrmAssoc | Workload::OrmAssocRaw => Some(
+            "raw: three sqlx::query(..).fetch_all (users; posts WHERE user_id = ANY($1) bound \
+             to a Vec<i32>; comments likewise), try_get per column into structs, grouped in \
+             hash maps",
+        ),
         _ => None,
     }
 }
@@ -80,6 +86,9 @@ impl Sx {
     pub async fn run(&mut self, w: Workload, data: &W5Data) -> Result<Outcome> {
         if matches!(w, Workload::P1PoolGet | Workload::P1PoolCheckout) {
             return self.p1(w == Workload::P1PoolCheckout).await;
+        }
+        if matches!(w, Workload::OrmAssoc | Workload::OrmAssocRaw) {
+            return self.assoc().await;
         }
         let conn = &mut self.conn;
         match w {
@@ -243,7 +252,10 @@ impl Sx {
             Workload::W2PipelineAtomic => {
                 Err("no pipeline with one Sync for the batch in sqlx".into())
             }
-            Workload::P1PoolGet | Workload::P1PoolCheckout => unreachable!("handled above"),
+            Workload::P1PoolGet
+            | Workload::P1PoolCheckout
+            | Workload::OrmAssoc
+            | Workload::OrmAssocRaw => unreachable!("handled above"),
             Workload::W6ArraysBytea => {
                 let rows = sqlx::query(W6_SQL).fetch_all(&mut *conn).await?;
                 let mut sum = 0;
@@ -262,6 +274,35 @@ impl Sx {
 }
 
 impl Sx {
+    /// The associations: three queries, each keyed by the previous one's ids.
+    async fn assoc(&mut self) -> Result<Outcome> {
+        let conn = &mut self.conn;
+        let users = assoc::read_rows!(
+            sqlx::query(assoc::USERS_SQL).fetch_all(&mut *conn).await?,
+            try_get,
+            User
+        )?;
+        let user_ids: Vec<i32> = users.iter().map(|u| u.id).collect();
+        let posts = assoc::read_rows!(
+            sqlx::query(assoc::POSTS_SQL)
+                .bind(&user_ids)
+                .fetch_all(&mut *conn)
+                .await?,
+            try_get,
+            Post
+        )?;
+        let post_ids: Vec<i32> = posts.iter().map(|p| p.id).collect();
+        let comments = assoc::read_rows!(
+            sqlx::query(assoc::COMMENTS_SQL)
+                .bind(&post_ids)
+                .fetch_all(&mut *conn)
+                .await?,
+            try_get,
+            Comment
+        )?;
+        assoc::check(&assoc::assemble(users, posts, comments)?)
+    }
+
     /// P1, with `fetch_one(&pool)` or with an explicit checkout per get.
     async fn p1(&mut self, checkout: bool) -> Result<Outcome> {
         let pool = match &self.pool {

@@ -10,6 +10,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
+use crate::assoc;
 use crate::{
     ORM_FETCH_SQL, ORM_GET_PK, ORM_GET_SQL, Outcome, P1_CONNS, P1_GETS, P1_SQL, P1_TASKS, Result,
     W2_QUERIES, W3_SQL, W4_SQL, W5_COPY_BINARY_SQL, W5_INSERT_SQL, W5Data, W6_SQL, Workload,
@@ -36,6 +37,10 @@ pub fn note(w: Workload) -> Option<&'static str> {
         Workload::OrmPkGet | Workload::OrmPkGetRaw => {
             Some("raw: the prepared SELECT ... WHERE id = $1, query_one")
         }
+        Workload::OrmAssoc | Workload::OrmAssocRaw => Some(
+            "raw: three prepared queries (users; posts WHERE user_id = ANY($1); comments WHERE \
+             post_id = ANY($1)), Row::try_get per column into structs, grouped in hash maps",
+        ),
         _ => None,
     }
 }
@@ -54,6 +59,9 @@ pub struct Tp {
     w6: Statement,
     orm_fetch: Statement,
     orm_get: Statement,
+    assoc_users: Statement,
+    assoc_posts: Statement,
+    assoc_comments: Statement,
 }
 
 impl Tp {
@@ -74,6 +82,9 @@ impl Tp {
             w6: client.prepare(W6_SQL).await?,
             orm_fetch: client.prepare(ORM_FETCH_SQL).await?,
             orm_get: client.prepare(ORM_GET_SQL).await?,
+            assoc_users: client.prepare(assoc::USERS_SQL).await?,
+            assoc_posts: client.prepare(assoc::POSTS_SQL).await?,
+            assoc_comments: client.prepare(assoc::COMMENTS_SQL).await?,
             client,
             url: url.to_string(),
             pool: None,
@@ -242,6 +253,7 @@ impl Tp {
                 Err("no pipeline with one Sync for the batch in tokio-postgres".into())
             }
             Workload::P1PoolGet | Workload::P1PoolCheckout => self.p1().await,
+            Workload::OrmAssoc | Workload::OrmAssocRaw => self.assoc().await,
             Workload::W6ArraysBytea => {
                 let rows = self.client.query(&self.w6, &[]).await?;
                 let mut sum = 0;
@@ -260,6 +272,30 @@ impl Tp {
 }
 
 impl Tp {
+    /// The associations: three queries, each keyed by the previous one's ids.
+    async fn assoc(&mut self) -> Result<Outcome> {
+        let users = assoc::read_rows!(
+            self.client.query(&self.assoc_users, &[]).await?,
+            try_get,
+            User
+        )?;
+        let user_ids: Vec<i32> = users.iter().map(|u| u.id).collect();
+        let posts = assoc::read_rows!(
+            self.client.query(&self.assoc_posts, &[&user_ids]).await?,
+            try_get,
+            Post
+        )?;
+        let post_ids: Vec<i32> = posts.iter().map(|p| p.id).collect();
+        let comments = assoc::read_rows!(
+            self.client
+                .query(&self.assoc_comments, &[&post_ids])
+                .await?,
+            try_get,
+            Comment
+        )?;
+        assoc::check(&assoc::assemble(users, posts, comments)?)
+    }
+
     async fn p1(&mut self) -> Result<Outcome> {
         let pool = match &self.pool {
             Some(p) => p.clone(),

@@ -144,6 +144,10 @@ impl Ctx {
                     out.push('(');
                     self.node(&e, out)?;
                     out.push(')');
+                } else if scope.model.field(name).is_none() && name.contains("__") {
+                    // A path across relations (`customer__name`): a scalar subquery per step.
+                    let n = crate::relations::path_node(scope.model, name)?;
+                    self.node(&n, out)?;
                 } else {
                     let f = scope.model.field_or_err(name)?;
                     let s = self.column(scope, f.index)?;
@@ -356,7 +360,7 @@ impl Ctx {
                 out.push(')');
             }
             Where::Const(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
-            Where::Raw(sql, params) => {
+            Where::Raw(sql, params, _) => {
                 out.push('(');
                 self.raw(sql, params, out)?;
                 out.push(')');

@@ -56,6 +56,19 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// A delete refused because other rows still point at the rows it would remove, through a
+    /// foreign key declared PROTECT, RESTRICT or DO NOTHING (Django's `ProtectedError` and
+    /// `RestrictedError`). PostgreSQL 15 reports it as SQLSTATE 23503 and 18 as 23001; both
+    /// become this error, and [`Error::code`] still gives the server's code. Nothing was
+    /// deleted.
+    Protected {
+        /// The model whose rows were to be deleted.
+        model: &'static str,
+        /// The table whose rows still refer to them, as the server named it.
+        referenced_by: Option<String>,
+        /// The server's error.
+        source: hyperdjango_pgwire::Error,
+    },
     /// The API was used in a way that cannot work (an unsaved instance deleted, ...).
     Usage(String),
     /// No database is registered under this alias (and, for `default`, `HYPER_DATABASE_URL`
@@ -109,6 +122,7 @@ impl Error {
     pub fn code(&self) -> Option<&hyperdjango_pgwire::SqlState> {
         match self {
             Error::Driver(e) => e.code(),
+            Error::Protected { source, .. } => source.code(),
             Error::Pool(hyperdjango_pool::Error::Driver(e)) => e.code(),
             _ => None,
         }
@@ -156,6 +170,20 @@ impl fmt::Display for Error {
             Error::Validation(e) => write!(f, "validation failed: {e}"),
             Error::Usage(m) => f.write_str(m),
             Error::Conflict { model, message } => write!(f, "{model}: conflict: {message}"),
+            Error::Protected {
+                model,
+                referenced_by,
+                source,
+            } => match referenced_by {
+                Some(t) => write!(
+                    f,
+                    "{model}: cannot delete, rows of {t} still refer to it (protected): {source}"
+                ),
+                None => write!(
+                    f,
+                    "{model}: cannot delete, other rows still refer to it: {source}"
+                ),
+            },
             Error::UnknownDatabase(a) => write!(f, "no database is registered as {a:?}"),
             Error::Driver(e) => e.fmt(f),
             Error::Pool(e) => e.fmt(f),
@@ -168,6 +196,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Driver(e) => Some(e),
+            Error::Protected { source, .. } => Some(source),
             Error::Pool(e) => Some(e),
             _ => None,
         }

@@ -53,10 +53,6 @@ async fn run(alias: &Arc<str>, c: &Compiled) -> Result<Vec<Row>> {
     crate::query::exec::run(alias, c).await
 }
 
-async fn run_execute(alias: &Arc<str>, c: &Compiled) -> Result<u64> {
-    crate::query::exec::run_execute(alias, c).await
-}
-
 fn pk_unset<M: Model>(m: &M) -> bool {
     m.__field_ref(M::meta().pk_index).is_none_or(is_null)
 }
@@ -128,6 +124,7 @@ async fn save_rows<M: Model>(
     m.__pre_save(insert);
     let mut inserted = insert;
     if insert {
+        crate::ordering::place_last(m, alias).await?;
         insert_row(m, alias).await?;
     } else {
         let n = update_row(m, alias, opts.update_fields.as_deref()).await?;
@@ -144,10 +141,12 @@ async fn save_rows<M: Model>(
                     meta.name
                 )));
             }
+            crate::ordering::place_last(m, alias).await?;
             insert_row(m, alias).await?;
             inserted = true;
         }
     }
+    crate::cache::note_write(alias, &[meta.table]).await;
     let st = m.state_mut();
     st.adding = false;
     st.db = Some(alias.clone());
@@ -366,14 +365,14 @@ async fn delete_with<M: Model>(
         }
         m.state_mut().adding = true;
     }
-    Ok((n, BTreeMap::from([(meta.name, n)])))
+    Ok(n)
 }
 
 async fn delete_statement<M: Model>(
     m: &mut M,
     alias: &Arc<str>,
     soft: Option<usize>,
-) -> Result<u64> {
+) -> Result<(u64, BTreeMap<&'static str, u64>)> {
     let meta = M::meta();
     let pk: Param = m
         .__field_param(meta.pk_index)
@@ -392,10 +391,16 @@ async fn delete_statement<M: Model>(
             regex_fields: Vec::new(),
             model: meta.name,
         };
-        return run_execute(alias, &c).await;
+        let d = crate::cascade::delete_counted(alias, &c, meta).await;
+        crate::cache::note_write(alias, &[meta.table]).await;
+        let d = d?;
+        let changed: Vec<&str> = d.changed.iter().map(String::as_str).collect();
+        crate::cache::note_write(alias, &changed).await;
+        return Ok((d.total, d.per_model));
     };
     let now = crate::mixins::soft_delete_now(meta, field)?;
-    set_soft_delete(m, alias, field, Some(now)).await
+    let n = set_soft_delete(m, alias, field, Some(now)).await?;
+    Ok((n, BTreeMap::from([(meta.name, n)])))
 }
 
 /// Sets (or, with `None`, clears) the soft-delete field of `m`'s row and of `m`.
@@ -421,8 +426,10 @@ async fn set_soft_delete<M: Model>(
         .__field_ref(meta.pk_index)
         .ok_or_else(|| Error::Usage("no primary key".into()))?;
     let mut conn = db::connection(alias).await?;
-    let row = conn.get().query_opt(sql.as_str(), &[value, pk]).await?;
+    let row = conn.get().query_opt(sql.as_str(), &[value, pk]).await;
     drop(conn);
+    crate::cache::note_write(alias, &[meta.table]).await;
+    let row = row?;
     match row {
         Some(row) => {
             m.__set_field(field, &row, 0)?;

@@ -40,6 +40,8 @@
 //! [`db`] (databases), [`transaction`] (atomic), [`ddl`] (CREATE TABLE), [`instance`]
 //! (save/delete/refresh).
 
+pub mod cache;
+mod cascade;
 pub mod compiler;
 pub mod custom_field;
 pub mod db;
@@ -56,6 +58,7 @@ pub mod many_to_many;
 pub mod migrate;
 pub mod mixins;
 pub mod model;
+pub mod ordering;
 pub mod query;
 pub mod raw_value;
 pub mod relations;

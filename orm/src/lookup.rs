@@ -71,7 +71,9 @@ pub enum Where {
     },
     Exists(Box<Query>),
     Const(bool),
-    Raw(String, Vec<Param>),
+    /// Raw SQL with `%s` placeholders, and the tables it reads when the ORM wrote it (`None`
+    /// for the user's SQL: unknown, so never cached).
+    Raw(String, Vec<Param>, Option<Vec<&'static str>>),
     /// A mistake found while building (an unknown user lookup); reported when run.
     Invalid(String),
 }
@@ -91,7 +93,7 @@ impl std::fmt::Debug for Where {
                 .finish(),
             Where::Exists(q) => f.debug_tuple("Exists").field(q).finish(),
             Where::Const(b) => f.debug_tuple("Const").field(b).finish(),
-            Where::Raw(s, _) => f.debug_tuple("Raw").field(s).finish(),
+            Where::Raw(s, ..) => f.debug_tuple("Raw").field(s).finish(),
             Where::Invalid(s) => f.debug_tuple("Invalid").field(s).finish(),
         }
     }
@@ -186,7 +188,7 @@ impl<M> Q<M> {
     /// let _q = hyperdjango_orm::Q::<()>::raw("length(name) > %s", vec![std::sync::Arc::new(3i32)]);
     /// ```
     pub fn raw(sql: &str, params: Vec<Param>) -> Self {
-        Q::from_where(Where::Raw(sql.to_string(), params))
+        Q::from_where(Where::Raw(sql.to_string(), params, None))
     }
 }
 

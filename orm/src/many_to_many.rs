@@ -41,6 +41,11 @@ use crate::expr::Param;
 use crate::lookup::Q;
 use crate::model::{Model, ModelMeta};
 use crate::query::QuerySet;
+use crate::relations::Prefetched;
+
+/// The annotation that carries, with each prefetched row, the keys of the items it is
+/// linked to.
+const PREFETCH_KEYS: &str = "hd_prefetch_keys";
 
 /// A many-to-many relation between `A` and `B` (see the [module docs](self)).
 pub struct ManyToMany<A, B> {
@@ -199,6 +204,89 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
         crate::ddl::execute_batch(&self.create_table_sql()?).await
     }
 
+    /// The `B`s linked to each of `items`, in ONE query however many items (Django's
+    /// `prefetch_related("tags")`): read each item's with [`Prefetched::for_key`] and the
+    /// item's primary key. A `B` linked to several items is in each of their lists (a clone
+    /// per extra item, so `B` must be `Clone`).
+    ///
+    /// ```no_run
+    /// # use hyperdjango_orm::prelude::*;
+    /// # use hyperdjango_orm::many_to_many::ManyToMany;
+    /// # model! { #[derive(Debug, Clone)] #[table = "articles"] pub struct Article { pub id: Auto<i64> = Field::new().primary_key() } }
+    /// # model! { #[derive(Debug, Clone)] #[table = "tags"] pub struct Tag { pub id: Auto<i32> = Field::new().primary_key(), pub name: String } }
+    /// const TAGS: ManyToMany<Article, Tag> = ManyToMany::new("articles_tags");
+    /// # async fn f() -> hyperdjango_orm::Result<()> {
+    /// let articles = Article::objects().all().await?;
+    /// let tags = TAGS.prefetch::<i64>(&articles).await?; // one query
+    /// for a in &articles {
+    ///     let names: Vec<&str> = tags.for_key(&a.id.get().unwrap()).iter().map(|t| t.name.as_str()).collect();
+    ///     println!("{names:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn prefetch<K>(&self, items: &[A]) -> Result<Prefetched<K, B>>
+    where
+        K: crate::field::SqlValue + hyperdjango_pgwire::types::FromSqlOwned + std::hash::Hash + Eq,
+        B: Clone,
+    {
+        self.prefetch_with(items, QuerySet::new()).await
+    }
+
+    /// [`prefetch`](Self::prefetch) through a QuerySet of `B` of your own (Django's
+    /// `Prefetch("tags", queryset=...)`): its filters, ordering and `select_related` apply.
+    pub async fn prefetch_with<K>(
+        &self,
+        items: &[A],
+        queryset: QuerySet<B>,
+    ) -> Result<Prefetched<K, B>>
+    where
+        K: crate::field::SqlValue + hyperdjango_pgwire::types::FromSqlOwned + std::hash::Hash + Eq,
+        B: Clone,
+    {
+        let mut keys: Vec<K> = Vec::with_capacity(items.len());
+        let mut seen = std::collections::HashSet::new();
+        for a in items {
+            let k = crate::relations::key_of::<A, K>(a)?;
+            if seen.insert(k.clone()) {
+                keys.push(k);
+            }
+        }
+        let mut groups: std::collections::HashMap<K, Vec<B>> = std::collections::HashMap::new();
+        if keys.is_empty() {
+            return Ok(Prefetched { groups });
+        }
+        let j = self.junction()?;
+        let b = B::meta();
+        let (t, ja, jb) = (quote(j.table), quote(&j.a), quote(&j.b));
+        let pk = format!("{}.{}", b.qtable(), quote(b.pk().column));
+        let keys: Param = std::sync::Arc::new(keys);
+        // Each B once, with the keys of the items (among those asked for) it is linked to.
+        let linked = crate::lookup::Where::Raw(
+            format!("{pk} IN (SELECT {jb} FROM {t} WHERE {ja} = ANY(%s))"),
+            vec![keys.clone()],
+            Some(vec![j.table]),
+        );
+        let owners = crate::expr::raw_sql::<B, Vec<K>>(
+            &format!("ARRAY(SELECT {ja} FROM {t} WHERE {jb} = {pk} AND {ja} = ANY(%s))"),
+            vec![keys],
+        );
+        let rows = queryset
+            .filter(Q::from_where(linked))
+            .annotate(PREFETCH_KEYS, owners)
+            .all_annotated()
+            .await?;
+        for (object, row) in rows {
+            let owners: Vec<K> = row.get(PREFETCH_KEYS)?;
+            if let Some((last, rest)) = owners.split_last() {
+                for k in rest {
+                    groups.entry(k.clone()).or_default().push(object.clone());
+                }
+                groups.entry(last.clone()).or_default().push(object);
+            }
+        }
+        Ok(Prefetched { groups })
+    }
+
     /// `B`s linked to `a`, as a QuerySet (filter, order, count it as any other).
     pub fn all(&self, a: &A) -> Result<QuerySet<B>> {
         let j = self.junction()?;
@@ -227,7 +315,7 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
             quote(&j.b),
             values.join(", ")
         );
-        execute(&sql, params).await
+        execute(j.table, &sql, params).await
     }
 
     /// Unlinks `a` from each of `bs` (one DELETE). Returns how many links were removed.
@@ -244,14 +332,14 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
             quote(&j.b),
             ph.join(", ")
         );
-        execute(&sql, params).await
+        execute(j.table, &sql, params).await
     }
 
     /// Unlinks `a` from everything (one DELETE). Returns how many links were removed.
     pub async fn clear(&self, a: &A) -> Result<u64> {
         let j = self.junction()?;
         let sql = format!("DELETE FROM {} WHERE {} = $1", quote(j.table), quote(&j.a));
-        execute(&sql, vec![key(a)?]).await
+        execute(j.table, &sql, vec![key(a)?]).await
     }
 
     /// Makes `a` linked to exactly `bs`: one statement removes the other links and adds the
@@ -271,7 +359,7 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
              INSERT INTO {t} ({ca}, {cb}) VALUES {} ON CONFLICT DO NOTHING",
             values.join(", ")
         );
-        execute(&sql, params).await
+        execute(j.table, &sql, params).await
     }
 
     /// How many `B`s are linked to `a` (one COUNT).
@@ -303,7 +391,12 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
 
 /// The rows of `M` whose key is in the junction's `want` column next to `key` in its
 /// `by` column: `pk IN (SELECT want FROM junction WHERE by = key)`.
-fn linked<M: Model>(want: &str, junction: &str, by: &str, key: Param) -> Result<QuerySet<M>> {
+fn linked<M: Model>(
+    want: &str,
+    junction: &'static str,
+    by: &str,
+    key: Param,
+) -> Result<QuerySet<M>> {
     let m = M::meta();
     let cond = format!(
         "{}.{} IN (SELECT {} FROM {} WHERE {} = %s)",
@@ -313,7 +406,8 @@ fn linked<M: Model>(want: &str, junction: &str, by: &str, key: Param) -> Result<
         quote(junction),
         quote(by)
     );
-    Ok(QuerySet::new().filter(Q::raw(&cond, vec![key])))
+    let raw = crate::lookup::Where::Raw(cond, vec![key], Some(vec![junction]));
+    Ok(QuerySet::new().filter(Q::from_where(raw)))
 }
 
 /// The keys of `a` (`$1`) and of each of `bs`, with the placeholders of the latter.
@@ -343,14 +437,17 @@ fn key<M: Model>(m: &M) -> Result<Param> {
     m.__field_param(meta.pk_index).ok_or_else(unsaved)
 }
 
-async fn execute(sql: &str, params: Vec<Param>) -> Result<u64> {
+/// Runs a write of the junction table `table`, then invalidates the query cache for it.
+async fn execute(table: &str, sql: &str, params: Vec<Param>) -> Result<u64> {
     let alias = crate::db::resolve(None);
     let refs: Vec<&(dyn crate::ToSql + Sync)> = params
         .iter()
         .map(|p| p.as_ref() as &(dyn crate::ToSql + Sync))
         .collect();
     let mut conn = crate::db::connection(&alias).await?;
-    let n = conn.get().execute(sql, &refs).await?;
+    let n = conn.get().execute(sql, &refs).await;
     drop(refs);
-    Ok(n)
+    drop(conn);
+    crate::cache::note_write(&alias, &[table]).await;
+    Ok(n?)
 }

@@ -173,6 +173,8 @@ pub struct Meta<M> {
     clean: Option<CleanHook<M>>,
     database: Option<String>,
     unlogged: bool,
+    cache_ttl: Option<std::time::Duration>,
+    order_with_respect_to: Option<String>,
 }
 
 impl<M> Default for Meta<M> {
@@ -195,6 +197,8 @@ impl<M> Meta<M> {
             clean: None,
             database: None,
             unlogged: false,
+            cache_ttl: None,
+            order_with_respect_to: None,
         }
     }
 
@@ -277,6 +281,50 @@ impl<M> Meta<M> {
         self
     }
 
+    /// Caches this model's reads for `ttl` (HyperDjango's `Meta.cache_ttl`); see
+    /// [`crate::cache`] for what invalidates them. One query can opt out with
+    /// [`QuerySet::no_cache`](crate::QuerySet::no_cache).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hyperdjango_orm::prelude::*;
+    /// model! {
+    ///     #[table = "countries"]
+    ///     #[meta = Meta::new().cache_ttl(Duration::from_secs(60))]
+    ///     pub struct Country { pub code: String = Field::new().primary_key() }
+    /// }
+    /// assert_eq!(Country::meta().cache_ttl, Some(Duration::from_secs(60)));
+    /// ```
+    pub fn cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
+    }
+
+    /// Orders the rows within each value of the foreign key `field` (Django's
+    /// `order_with_respect_to`): the model declares an integer field `_order`, which a new
+    /// row gets set to the end of its parent's list, and which is the default ordering.
+    /// Read and change a parent's order with [`crate::ordering`].
+    ///
+    /// ```
+    /// use hyperdjango_orm::prelude::*;
+    /// use hyperdjango_orm::relations::ForeignKey;
+    /// model! { #[table = "questions"] pub struct Question { pub id: Auto<i64> = Field::new().primary_key() } }
+    /// model! {
+    ///     #[table = "answers"]
+    ///     #[meta = Meta::new().order_with_respect_to("question")]
+    ///     pub struct Answer {
+    ///         pub id: Auto<i64> = Field::new().primary_key(),
+    ///         pub question: ForeignKey<Question>,
+    ///         pub _order: i32,
+    ///     }
+    /// }
+    /// assert_eq!(Answer::meta().ordering, ["_order"]);
+    /// ```
+    pub fn order_with_respect_to(mut self, field: &str) -> Self {
+        self.order_with_respect_to = Some(field.to_string());
+        self
+    }
+
     /// The human-readable name.
     pub fn verbose_name(mut self, name: &str) -> Self {
         self.verbose_name = Some(name.to_string());
@@ -346,6 +394,10 @@ pub struct ModelMeta {
     pub owner: Option<usize>,
     /// The version field's index.
     pub version: Option<usize>,
+    /// How long reads are cached (`Meta::cache_ttl`).
+    pub cache_ttl: Option<std::time::Duration>,
+    /// `order_with_respect_to`: the foreign key's index and the `_order` field's index.
+    pub order_with_respect_to: Option<(usize, usize)>,
     /// Mistakes in the declaration, as (field, message).
     errors: Vec<(String, String)>,
     /// Statements compiled once per model.
@@ -385,6 +437,7 @@ impl ModelMeta {
         fields: Vec<FieldMeta>,
         meta: Meta<M>,
     ) -> ModelMeta {
+        crate::cascade::register_table(table, name);
         let mut errors: Vec<(String, String)> = Vec::new();
         for f in &fields {
             for e in &f.options.errors {
@@ -487,13 +540,40 @@ impl ModelMeta {
                 ));
             }
         }
+        let mut ordering = meta.ordering;
+        let order_with_respect_to = meta.order_with_respect_to.as_deref().and_then(|fk| {
+            let parent = fields.iter().find(|f| f.name == fk);
+            let order = fields.iter().find(|f| f.name == "_order");
+            let problem = match (parent, order) {
+                (None, _) => Some(format!("order_with_respect_to names no such field {fk:?}")),
+                (Some(p), _) if p.relation.is_none() => Some(format!(
+                    "order_with_respect_to needs a foreign key, and {fk:?} is not one"
+                )),
+                (_, None) => Some(
+                    "order_with_respect_to needs an integer field `_order` (declare `pub _order: i32`)"
+                        .to_string(),
+                ),
+                (_, Some(o)) if !matches!(o.sql_type, "INTEGER" | "BIGINT" | "SMALLINT") => {
+                    Some("order_with_respect_to needs `_order` to be an integer".to_string())
+                }
+                _ => None,
+            };
+            if let Some(p) = problem {
+                errors.push((fk.to_string(), p));
+                return None;
+            }
+            Some((parent?.index, order?.index))
+        });
+        if order_with_respect_to.is_some() && ordering.is_empty() {
+            ordering.push("_order".to_string());
+        }
         let verbose_name = meta.verbose_name.unwrap_or_else(|| name.to_lowercase());
         let all_map = (0..fields.len()).map(Some).collect();
         ModelMeta {
             name,
             table,
             pk_index,
-            ordering: meta.ordering,
+            ordering,
             unique_together: meta.unique_together,
             indexes: meta.indexes,
             checks: meta.checks,
@@ -505,6 +585,8 @@ impl ModelMeta {
             clean: meta.clean.map(|c| Box::new(c) as AnyHook),
             database: meta.database,
             unlogged: meta.unlogged,
+            cache_ttl: meta.cache_ttl,
+            order_with_respect_to,
             soft_delete,
             owner,
             version,

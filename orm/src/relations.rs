@@ -246,7 +246,7 @@ where
 
 /// The primary key of `object` as a `K` (through its binary encoding, so any key type
 /// whose encodings agree works).
-fn key_of<T: Model, K: FromSqlOwned>(object: &T) -> Result<K> {
+pub(crate) fn key_of<T: Model, K: FromSqlOwned>(object: &T) -> Result<K> {
     let meta = T::meta();
     let unsaved = || {
         Error::Usage(format!(
@@ -490,20 +490,25 @@ where
     }
 }
 
-/// Field `index` of `row` as the foreign key it is (None for another type).
+/// Field `index` of `row` as the foreign key it is, nullable or not (None for another type
+/// or a NULL key).
 fn fk_field<M: Model, T: 'static, K: 'static>(
     row: &mut M,
     index: usize,
 ) -> Option<&mut ForeignKey<T, K>> {
-    row.__field_any_mut(index)
-        .and_then(|f| f.downcast_mut::<ForeignKey<T, K>>())
+    let any = row.__field_any_mut(index)?;
+    if any.is::<ForeignKey<T, K>>() {
+        return any.downcast_mut::<ForeignKey<T, K>>();
+    }
+    any.downcast_mut::<Option<ForeignKey<T, K>>>()
+        .and_then(Option::as_mut)
 }
 
 /// The rows of `M` that point at each target, grouped by the target's key (the result of
 /// [`Column::prefetch`](crate::Column)): one query for any number of targets.
 #[derive(Debug)]
 pub struct Prefetched<K, M> {
-    groups: std::collections::HashMap<K, Vec<M>>,
+    pub(crate) groups: std::collections::HashMap<K, Vec<M>>,
 }
 
 impl<K: std::hash::Hash + Eq, M> Prefetched<K, M> {
@@ -526,111 +531,170 @@ impl<K: std::hash::Hash + Eq, M> Prefetched<K, M> {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
+
+    /// Every row that was loaded, whatever target it points at (for prefetching the next
+    /// level: `Comment::post.prefetch(&posts.rows().cloned().collect::<Vec<_>>())`).
+    pub fn rows(&self) -> impl Iterator<Item = &M> {
+        self.groups.values().flatten()
+    }
 }
 
-impl<M: Model, T: Model, K> crate::expr::Column<M, ForeignKey<T, K>>
+impl<K, M> IntoIterator for Prefetched<K, M> {
+    type Item = (K, Vec<M>);
+    type IntoIter = std::collections::hash_map::IntoIter<K, Vec<M>>;
+
+    /// The groups: each target's key with its rows.
+    fn into_iter(self) -> Self::IntoIter {
+        self.groups.into_iter()
+    }
+}
+
+/// `field = ANY($n)` on model `meta`, with all the keys in one array parameter: the SQL text
+/// is the same however many keys there are, so it is prepared once.
+fn any_of<M, K>(field: usize, keys: Vec<K>) -> crate::Q<M>
 where
-    ForeignKey<T, K>: FieldType<Base = K>,
-    K: crate::field::SqlValue + FromSqlOwned + fmt::Debug + std::hash::Hash + Eq,
+    M: Model,
+    K: crate::field::SqlValue,
 {
-    /// The reverse side for many targets at once, in ONE query (`WHERE fk IN (...)`):
-    /// Django's `prefetch_related("orders")`, never N+1. Read each target's rows with
-    /// [`Prefetched::for_key`].
-    ///
-    /// ```no_run
-    /// # use hyperdjango_orm::prelude::*;
-    /// # use hyperdjango_orm::relations::ForeignKey;
-    /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key() } }
-    /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
-    /// # async fn f() -> hyperdjango_orm::Result<()> {
-    /// let authors = Author::objects().all().await?;
-    /// let books = Book::author.prefetch(&authors).await?; // one query
-    /// for a in &authors {
-    ///     println!("{} books", books.for_key(&a.id.get().unwrap()).len());
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn prefetch(self, targets: &[T]) -> Result<Prefetched<K, M>> {
-        self.prefetch_with(targets, crate::QuerySet::new()).await
-    }
-
-    /// [`prefetch`](Self::prefetch) through a QuerySet of your own (Django's `Prefetch`
-    /// object): its filters, ordering and `select_related` apply.
-    pub async fn prefetch_with(
-        self,
-        targets: &[T],
-        queryset: crate::QuerySet<M>,
-    ) -> Result<Prefetched<K, M>> {
-        let keys: Vec<K> = targets.iter().map(key_of::<T, K>).collect::<Result<_>>()?;
-        let mut groups: std::collections::HashMap<K, Vec<M>> = std::collections::HashMap::new();
-        if keys.is_empty() {
-            return Ok(Prefetched { groups });
-        }
-        let index = self.index();
-        let rows = queryset.filter(self.is_in(keys)).all().await?;
-        for mut row in rows {
-            let key = fk_field::<M, T, K>(&mut row, index).and_then(|fk| fk.id.clone());
-            if let Some(key) = key {
-                groups.entry(key).or_default().push(row);
-            }
-        }
-        Ok(Prefetched { groups })
-    }
-
-    /// The forward side for many rows at once, in ONE query: loads the target of this
-    /// foreign key in every row of `rows` (rows whose key is not set are left alone), so
-    /// `row.fk.get()` answers. Django's `prefetch_related` on a foreign key.
-    ///
-    /// ```no_run
-    /// # use hyperdjango_orm::prelude::*;
-    /// # use hyperdjango_orm::relations::ForeignKey;
-    /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key(), pub name: String } }
-    /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
-    /// # async fn f() -> hyperdjango_orm::Result<()> {
-    /// let mut books = Book::objects().all().await?;
-    /// Book::author.load(&mut books).await?; // one query for all the authors
-    /// for b in &books { println!("{}", b.author.get()?.name); }
-    /// # Ok(()) }
-    /// ```
-    pub async fn load(self, rows: &mut [M]) -> Result<()> {
-        let index = self.index();
-        let mut keys: Vec<K> = Vec::new();
-        for row in rows.iter_mut() {
-            if let Some(k) = fk_field::<M, T, K>(row, index).and_then(|fk| fk.id.clone()) {
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
-        }
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let pk = T::meta().pk().name;
-        let params: Vec<crate::expr::Param> = keys
-            .into_iter()
-            .map(|k| Arc::new(k) as crate::expr::Param)
-            .collect();
-        let targets = crate::QuerySet::<T>::new()
-            .filter(crate::lookup::q::<T>(
-                &format!("{pk}__in"),
-                crate::lookup::LookupValue::List(params),
-            )?)
-            .all()
-            .await?;
-        let mut by_key: std::collections::HashMap<K, Arc<T>> = std::collections::HashMap::new();
-        for t in targets {
-            by_key.insert(key_of::<T, K>(&t)?, Arc::new(t));
-        }
-        for row in rows.iter_mut() {
-            if let Some(fk) = fk_field::<M, T, K>(row, index) {
-                if let Some(object) = fk.id.as_ref().and_then(|k| by_key.get(k)) {
-                    fk.object = Some(object.clone());
-                }
-            }
-        }
-        Ok(())
-    }
+    let meta = M::meta();
+    let sql = format!(
+        "{}.{} = ANY(%s)",
+        meta.qtable(),
+        crate::compiler::quote(meta.fields[field].column)
+    );
+    let keys: crate::expr::Param = Arc::new(keys);
+    crate::Q::from_where(crate::lookup::Where::Raw(
+        sql,
+        vec![keys],
+        Some(vec![meta.table]),
+    ))
 }
+
+/// [`Column::prefetch_with`](crate::Column) for the foreign key field `index` of `M`.
+async fn prefetch_rows<M: Model, T: Model, K>(
+    index: usize,
+    targets: &[T],
+    queryset: crate::QuerySet<M>,
+) -> Result<Prefetched<K, M>>
+where
+    K: crate::field::SqlValue + FromSqlOwned + std::hash::Hash + Eq,
+{
+    let mut keys: Vec<K> = Vec::with_capacity(targets.len());
+    let mut seen = std::collections::HashSet::new();
+    for t in targets {
+        let k = key_of::<T, K>(t)?;
+        if seen.insert(k.clone()) {
+            keys.push(k);
+        }
+    }
+    let mut groups: std::collections::HashMap<K, Vec<M>> = std::collections::HashMap::new();
+    if keys.is_empty() {
+        return Ok(Prefetched { groups });
+    }
+    for mut row in queryset.filter(any_of::<M, K>(index, keys)).all().await? {
+        if let Some(key) = fk_field::<M, T, K>(&mut row, index).and_then(|fk| fk.id.clone()) {
+            groups.entry(key).or_default().push(row);
+        }
+    }
+    Ok(Prefetched { groups })
+}
+
+/// [`Column::load`](crate::Column) for the foreign key field `index` of `M`.
+async fn load_targets<M: Model, T: Model, K>(index: usize, rows: &mut [M]) -> Result<()>
+where
+    K: crate::field::SqlValue + FromSqlOwned + std::hash::Hash + Eq,
+{
+    let mut keys: Vec<K> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for row in rows.iter_mut() {
+        if let Some(k) = fk_field::<M, T, K>(row, index).and_then(|fk| fk.id.clone()) {
+            if seen.insert(k.clone()) {
+                keys.push(k);
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let targets = crate::QuerySet::<T>::new()
+        .filter(any_of::<T, K>(T::meta().pk_index, keys))
+        .all()
+        .await?;
+    let mut by_key: std::collections::HashMap<K, Arc<T>> = std::collections::HashMap::new();
+    for t in targets {
+        by_key.insert(key_of::<T, K>(&t)?, Arc::new(t));
+    }
+    for row in rows.iter_mut() {
+        if let Some(fk) = fk_field::<M, T, K>(row, index) {
+            if let Some(object) = fk.id.as_ref().and_then(|k| by_key.get(k)) {
+                fk.object = Some(object.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+macro_rules! prefetch_methods {
+    ($fk:ty) => {
+        impl<M: Model, T: Model, K> crate::expr::Column<M, $fk>
+        where
+            K: crate::field::SqlValue + FromSqlOwned + fmt::Debug + std::hash::Hash + Eq,
+        {
+            /// The reverse side for many targets at once, in ONE query (`WHERE fk IN (...)`):
+            /// Django's `prefetch_related("orders")`, never N+1. Read each target's rows with
+            /// [`Prefetched::for_key`]. Rows whose key is NULL belong to no target.
+            ///
+            /// ```no_run
+            /// # use hyperdjango_orm::prelude::*;
+            /// # use hyperdjango_orm::relations::ForeignKey;
+            /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key() } }
+            /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
+            /// # async fn f() -> hyperdjango_orm::Result<()> {
+            /// let authors = Author::objects().all().await?;
+            /// let books = Book::author.prefetch(&authors).await?; // one query
+            /// for a in &authors {
+            ///     println!("{} books", books.for_key(&a.id.get().unwrap()).len());
+            /// }
+            /// # Ok(()) }
+            /// ```
+            pub async fn prefetch(self, targets: &[T]) -> Result<Prefetched<K, M>> {
+                prefetch_rows(self.index(), targets, crate::QuerySet::new()).await
+            }
+
+            /// [`prefetch`](Self::prefetch) through a QuerySet of your own (Django's
+            /// `Prefetch` object): its filters, ordering and `select_related` apply.
+            pub async fn prefetch_with(
+                self,
+                targets: &[T],
+                queryset: crate::QuerySet<M>,
+            ) -> Result<Prefetched<K, M>> {
+                prefetch_rows(self.index(), targets, queryset).await
+            }
+
+            /// The forward side for many rows at once, in ONE query: loads the target of this
+            /// foreign key in every row of `rows` (rows whose key is not set or NULL are left
+            /// alone), so `row.fk.get()` answers. Django's `prefetch_related` on a foreign
+            /// key.
+            ///
+            /// ```no_run
+            /// # use hyperdjango_orm::prelude::*;
+            /// # use hyperdjango_orm::relations::ForeignKey;
+            /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key(), pub name: String } }
+            /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
+            /// # async fn f() -> hyperdjango_orm::Result<()> {
+            /// let mut books = Book::objects().all().await?;
+            /// Book::author.load(&mut books).await?; // one query for all the authors
+            /// for b in &books { println!("{}", b.author.get()?.name); }
+            /// # Ok(()) }
+            /// ```
+            pub async fn load(self, rows: &mut [M]) -> Result<()> {
+                load_targets::<M, T, K>(self.index(), rows).await
+            }
+        }
+    };
+}
+prefetch_methods!(ForeignKey<T, K>);
+prefetch_methods!(Option<ForeignKey<T, K>>);
 
 impl<M: Model, T: Model, K> crate::expr::Column<M, ForeignKey<T, K>> {
     /// Rows whose related `T` matches `condition` (a filter across the relation, typed):
@@ -668,3 +732,93 @@ impl<M: Model, T: Model, K> crate::expr::Column<M, Option<ForeignKey<T, K>>> {
         ))
     }
 }
+
+/// The value of a relation path of `meta` (`customer__name`, `book__author__publisher__name`)
+/// as a correlated scalar subquery per step:
+/// `(SELECT "u1"."name" FROM "customers" "u1" WHERE "u1"."id" = "orders"."customer_id")`.
+/// A NULL key gives NULL, like Django's LEFT JOIN when ordering across a nullable relation.
+pub(crate) fn path_node(meta: &'static crate::ModelMeta, path: &str) -> Result<crate::expr::Node> {
+    let (name, rest) = path
+        .split_once("__")
+        .ok_or_else(|| meta.no_such_field(path))?;
+    let field = meta.field(name).ok_or_else(|| meta.no_such_field(name))?;
+    let rel = field.relation.ok_or_else(|| {
+        crate::Error::field(
+            meta.name,
+            path,
+            format!("{name} is not a foreign key, so {path:?} cannot follow it"),
+        )
+    })?;
+    Ok(step_node(
+        field.name,
+        (rel.target)(),
+        target_node((rel.target)(), rest)?,
+    ))
+}
+
+/// `rest` on the target model: a field, or a further relation path.
+fn target_node(target: &'static crate::ModelMeta, rest: &str) -> Result<crate::expr::Node> {
+    match target.field(rest) {
+        Some(f) => Ok(crate::expr::Node::Field(f.index)),
+        None if rest.contains("__") => path_node(target, rest),
+        None => Err(target.no_such_field(rest)),
+    }
+}
+
+/// `(SELECT value FROM target WHERE target.pk = outer.fk)`.
+fn step_node(
+    fk: &str,
+    target: &'static crate::ModelMeta,
+    value: crate::expr::Node,
+) -> crate::expr::Node {
+    use crate::expr::Node;
+    use crate::lookup::{Lookup, Rhs, Where};
+    let mut sub = crate::query::Query::new(target);
+    sub.filters.push(Where::Lookup {
+        lhs: Node::Field(target.pk_index),
+        op: Lookup::Exact,
+        rhs: Rhs::Node(Node::Outer(fk.to_string())),
+    });
+    sub.select = crate::query::Select::Values(vec![("value".to_string(), value)]);
+    sub.order = Some(Vec::new());
+    Node::Subquery(Box::new(sub))
+}
+
+macro_rules! related_value {
+    ($fk:ty) => {
+        impl<M: Model, T: Model, K> crate::expr::Column<M, $fk> {
+            /// A value of the related row, as an expression of this model: for ordering,
+            /// annotations, `values` and filters across the relation. Nest it to go further:
+            /// `Book::author.related(Author::publisher.related(Publisher::name))`. The string
+            /// form is the path itself: `order_by("-author__publisher__name")`. A row whose
+            /// key is NULL gets NULL.
+            ///
+            /// ```
+            /// # use hyperdjango_orm::prelude::*;
+            /// # use hyperdjango_orm::relations::ForeignKey;
+            /// # model! { #[derive(Debug, Clone)] #[table = "authors"] pub struct Author { pub id: Auto<i64> = Field::new().primary_key(), pub name: String } }
+            /// # model! { #[derive(Debug, Clone)] #[table = "books"] pub struct Book { pub id: Auto<i64> = Field::new().primary_key(), pub author: ForeignKey<Author> } }
+            /// let typed = Book::objects().order_by(Book::author.related(Author::name).desc());
+            /// let strings = Book::objects().order_by("-author__name");
+            /// assert_eq!(typed.to_sql()?.0, strings.to_sql()?.0);
+            /// let sql = typed.to_sql()?.0;
+            /// assert!(sql.contains(r#"ORDER BY (SELECT "u1"."name""#), "{sql}");
+            /// assert!(sql.ends_with(r#"WHERE "u1"."id" = "books"."author_id") DESC"#), "{sql}");
+            /// # Ok::<(), hyperdjango_orm::Error>(())
+            /// ```
+            pub fn related<B>(
+                self,
+                value: impl crate::expr::IntoExpr<T, B>,
+            ) -> crate::expr::Expr<M, B> {
+                let field = &M::meta().fields[self.index()];
+                crate::expr::Expr::new(step_node(
+                    field.name,
+                    T::meta(),
+                    value.into_expr().into_node(),
+                ))
+            }
+        }
+    };
+}
+related_value!(ForeignKey<T, K>);
+related_value!(Option<ForeignKey<T, K>>);

@@ -33,6 +33,9 @@ pub(crate) struct TxConn {
     savepoints: usize,
     depth: usize,
     on_commit: Vec<(usize, Box<dyn FnOnce() + Send>)>,
+    /// Tables written in the transaction: the query cache drops their results again at
+    /// COMMIT.
+    pub(crate) written: Vec<String>,
 }
 
 type TxMap = Arc<Vec<(Arc<str>, Arc<Mutex<TxConn>>)>>;
@@ -138,6 +141,7 @@ where
         savepoints: 0,
         depth: 0,
         on_commit: Vec::new(),
+        written: Vec::new(),
     }));
     let mut map: Vec<(Arc<str>, Arc<Mutex<TxConn>>)> =
         TX.try_with(|m| m.to_vec()).unwrap_or_default();
@@ -153,6 +157,7 @@ where
                 return Err(Error::Pool(hyperdjango_pool::Error::TransactionAborted).into());
             }
             exec(&mut g.conn, "COMMIT").await?;
+            crate::cache::wrote(g.written.iter().map(String::as_str));
             for (_, cb) in std::mem::take(&mut g.on_commit) {
                 cb();
             }

@@ -148,7 +148,18 @@ async fn foreign_keys_store_keys_load_explicitly_and_follow_on_delete() {
         let mut ann_again = ann.clone();
         let err = ann_again.delete().await.unwrap_err();
         // PostgreSQL 15 reports a RESTRICT refusal as foreign_key_violation, 18 as
-        // restrict_violation.
+        // restrict_violation: both are Error::Protected, naming the referring table.
+        match &err {
+            hyperdjango_orm::Error::Protected {
+                model,
+                referenced_by,
+                ..
+            } => {
+                assert_eq!(*model, "RelCustomer");
+                assert_eq!(referenced_by.as_deref(), Some("rel_invoices"));
+            }
+            other => panic!("expected Protected, got {other:?}"),
+        }
         assert!(
             [
                 SqlState::FOREIGN_KEY_VIOLATION,
@@ -560,5 +571,302 @@ async fn filters_span_relations_typed_and_in_the_string_form() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("RelOrder.customer__nmae"), "{err}");
+    });
+}
+
+#[tokio::test]
+async fn ordering_and_values_span_relations_typed_and_as_paths() {
+    orm_test!([RelCustomer, RelOrder, RelInvoice], async {
+        let ann = customer("ann").await;
+        let bob = customer("bob").await;
+        let cy = customer("cy").await;
+        let mut ids = Vec::new();
+        for (who, referrer, total) in [
+            (&bob, Some(&cy), 1.0),
+            (&ann, None, 2.0),
+            (&cy, Some(&ann), 3.0),
+        ] {
+            let o = RelOrder::objects()
+                .create(RelOrder {
+                    customer: ForeignKey::to(who.id.get().unwrap()),
+                    referrer: referrer.map(|r| ForeignKey::to(r.id.get().unwrap())),
+                    total,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            ids.push(o.id.get().unwrap());
+            RelInvoice::objects()
+                .create(RelInvoice {
+                    order: ForeignKey::to(o.id.get().unwrap()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let totals = |orders: Vec<RelOrder>| orders.iter().map(|o| o.total).collect::<Vec<_>>();
+        // By the customer's name, as a path and typed.
+        let by_path = RelOrder::objects()
+            .order_by("-customer__name")
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(totals(by_path), [3.0, 1.0, 2.0]);
+        let typed = RelOrder::objects()
+            .order_by(RelOrder::customer.related(RelCustomer::name))
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(totals(typed), [2.0, 1.0, 3.0]);
+        // A nullable relation: NULL sorts last ascending, as PostgreSQL orders NULLs.
+        let by_referrer = RelOrder::objects()
+            .order_by(["referrer__name", "total"])
+            .all()
+            .await
+            .unwrap();
+        assert_eq!(totals(by_referrer), [3.0, 1.0, 2.0]);
+        // Two steps: invoices by their order's customer's name, typed and as a path.
+        let two_steps = RelInvoice::objects()
+            .order_by(RelInvoice::order.related(RelOrder::customer.related(RelCustomer::name)))
+            .values_list_flat::<i64>("order")
+            .await
+            .unwrap();
+        assert_eq!(two_steps, [ids[1], ids[0], ids[2]]);
+        let path = RelInvoice::objects()
+            .order_by("order__customer__name")
+            .values_list_flat::<i64>("order")
+            .await
+            .unwrap();
+        assert_eq!(path, two_steps);
+        // values() and filters with F-style paths read across the relation too.
+        let names: Vec<(f64, String)> = RelOrder::objects()
+            .order_by("total")
+            .values_list(&["total", "customer__name"])
+            .await
+            .unwrap();
+        assert_eq!(
+            names,
+            [(1.0, "bob".into()), (2.0, "ann".into()), (3.0, "cy".into())]
+        );
+        // Mistakes are named.
+        let err = RelOrder::objects()
+            .order_by("customer__nmae")
+            .all()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RelCustomer.nmae") && err.contains("no such field"),
+            "{err}"
+        );
+        let err = RelOrder::objects()
+            .order_by("total__name")
+            .all()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("total is not a foreign key"), "{err}");
+    });
+}
+
+#[tokio::test]
+async fn nullable_foreign_keys_prefetch_and_load_skipping_nulls() {
+    orm_test!([RelCustomer, RelOrder], async {
+        let ann = customer("ann").await;
+        let bob = customer("bob").await;
+        for referrer in [Some(&ann), Some(&ann), None, Some(&bob)] {
+            RelOrder::objects()
+                .create(RelOrder {
+                    customer: ForeignKey::to(bob.id.get().unwrap()),
+                    referrer: referrer.map(|r| ForeignKey::to(r.id.get().unwrap())),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let customers = vec![ann.clone(), bob.clone()];
+        let (referred, queries) =
+            hyperdjango_orm::db::count_queries(RelOrder::referrer.prefetch(&customers)).await;
+        let referred = referred.unwrap();
+        assert_eq!(queries, 1);
+        assert_eq!(referred.for_key(&ann.id.get().unwrap()).len(), 2);
+        assert_eq!(referred.for_key(&bob.id.get().unwrap()).len(), 1);
+        let mut orders = RelOrder::objects().order_by("id").all().await.unwrap();
+        let (loaded, queries) =
+            hyperdjango_orm::db::count_queries(RelOrder::referrer.load(&mut orders)).await;
+        loaded.unwrap();
+        assert_eq!(queries, 1);
+        let names: Vec<Option<String>> = orders
+            .iter()
+            .map(|o| o.referrer.as_ref().map(|r| r.get().unwrap().name.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some("ann".into()),
+                Some("ann".into()),
+                None,
+                Some("bob".into())
+            ]
+        );
+    });
+}
+
+#[tokio::test]
+async fn delete_reports_cascaded_rows_per_model() {
+    orm_test!([RelCustomer, RelOrder, RelCategory], async {
+        let mut ann = customer("ann").await;
+        let bob = customer("bob").await;
+        for (who, referrer) in [(&ann, Some(&bob)), (&ann, None), (&bob, Some(&ann))] {
+            RelOrder::objects()
+                .create(RelOrder {
+                    customer: ForeignKey::to(who.id.get().unwrap()),
+                    referrer: referrer.map(|r| ForeignKey::to(r.id.get().unwrap())),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        // ann's two orders go with her (CASCADE); bob's order only loses its referrer
+        // (SET NULL), which is not a deletion.
+        let (total, per_model) = ann.delete().await.unwrap();
+        assert_eq!(total, 3);
+        assert_eq!(
+            per_model.into_iter().collect::<Vec<_>>(),
+            [("RelCustomer", 1), ("RelOrder", 2)]
+        );
+        let left = RelOrder::objects().get_one().await.unwrap();
+        assert!(left.referrer.is_none());
+        // A self-referencing tree: the whole subtree, counted once.
+        let mut parent: Option<i32> = None;
+        for name in ["root", "a", "b", "c"] {
+            let c = RelCategory::objects()
+                .create(RelCategory {
+                    name: name.into(),
+                    parent: parent.map(ForeignKey::to),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            parent = c.id.get();
+        }
+        let (total, per_model) = RelCategory::objects()
+            .filter(RelCategory::name.eq("a"))
+            .delete()
+            .await
+            .unwrap();
+        assert_eq!(total, 3);
+        assert_eq!(per_model.get("RelCategory"), Some(&3));
+        // Inside a transaction, counts are for this delete only.
+        let counts = hyperdjango_orm::atomic(async {
+            RelOrder::objects().delete().await?;
+            RelCustomer::objects().delete().await
+        })
+        .await
+        .unwrap();
+        assert_eq!(counts.0, 1);
+        assert_eq!(counts.1.get("RelCustomer"), Some(&1));
+        // Nothing matched: zero, for the model itself.
+        let (total, per_model) = RelCustomer::objects().delete().await.unwrap();
+        assert_eq!((total, per_model.get("RelCustomer")), (0, Some(&0)));
+    });
+}
+
+model! {
+    #[table = "rel_questions"]
+    #[derive(Debug, Clone)]
+    pub struct RelQuestion {
+        pub id: Auto<i64> = Field::new().primary_key(),
+    }
+}
+
+model! {
+    #[table = "rel_answers"]
+    #[meta = Meta::new().order_with_respect_to("question")]
+    #[derive(Debug, Clone)]
+    pub struct RelAnswer {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub question: ForeignKey<RelQuestion> = Field::new().on_delete(OnDelete::Cascade),
+        pub text: String,
+        pub _order: i32,
+    }
+}
+
+model! {
+    #[table = "rel_bad_answers"]
+    #[meta = Meta::new().order_with_respect_to("text")]
+    pub struct RelBadAnswer {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub text: String,
+    }
+}
+
+#[tokio::test]
+async fn order_with_respect_to_keeps_each_parents_rows_in_order() {
+    use hyperdjango_orm::ordering::{get_order, next_in_order, previous_in_order, set_order};
+    orm_test!([RelQuestion, RelAnswer], async {
+        let q1 = RelQuestion::objects()
+            .create(RelQuestion::default())
+            .await
+            .unwrap();
+        let q2 = RelQuestion::objects()
+            .create(RelQuestion::default())
+            .await
+            .unwrap();
+        let (k1, k2) = (q1.id.get().unwrap(), q2.id.get().unwrap());
+        let mut ids = Vec::new();
+        for (q, text) in [(k1, "a"), (k2, "x"), (k1, "b"), (k1, "c")] {
+            let a = RelAnswer::objects()
+                .create(RelAnswer {
+                    question: ForeignKey::to(q),
+                    text: text.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            ids.push((a.id.get().unwrap(), a._order));
+        }
+        // Each parent's list is numbered on its own, in insertion order.
+        let positions: Vec<i32> = ids.iter().map(|(_, o)| *o).collect();
+        assert_eq!(positions, [0, 0, 1, 2]);
+        let order: Vec<i64> = get_order::<RelAnswer, _, _>(k1).await.unwrap();
+        assert_eq!(order, [ids[0].0, ids[2].0, ids[3].0]);
+        // Reorder; the default ordering follows.
+        let wanted = vec![ids[3].0, ids[0].0, ids[2].0];
+        set_order::<RelAnswer, _, _>(k1, &wanted).await.unwrap();
+        let texts: Vec<String> = RelAnswer::objects()
+            .filter(RelAnswer::question.eq(k1))
+            .values_list_flat("text")
+            .await
+            .unwrap();
+        assert_eq!(texts, ["c", "a", "b"]);
+        let first = RelAnswer::objects()
+            .get(RelAnswer::text.eq("c"))
+            .await
+            .unwrap();
+        let second = next_in_order(&first).await.unwrap().unwrap();
+        assert_eq!(second.text, "a");
+        assert!(previous_in_order(&first).await.unwrap().is_none());
+        assert_eq!(previous_in_order(&second).await.unwrap().unwrap().text, "c");
+        // A list that misses a row, or names another parent's, changes nothing.
+        let err = set_order::<RelAnswer, _, _>(k1, &[ids[0].0, ids[2].0])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exactly once"), "{err}");
+        let err = set_order::<RelAnswer, _, _>(k1, &[ids[0].0, ids[1].0, ids[2].0, ids[3].0])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exactly once"), "{err}");
+        let order: Vec<i64> = get_order::<RelAnswer, _, _>(k1).await.unwrap();
+        assert_eq!(order, wanted);
+        // A mistaken declaration is named.
+        let err = RelBadAnswer::objects()
+            .count()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a foreign key"), "{err}");
     });
 }

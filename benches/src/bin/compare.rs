@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hyperdjango_benches::assoc;
 use hyperdjango_benches::floor::{self, PgbenchResult};
 use hyperdjango_benches::{
     BenchEnv, Client, DriverKind, Outcome, P1_CONNS, P1_GETS, P1_TASKS, Result, W2_QUERIES,
@@ -641,10 +642,25 @@ fn print_report(
          rows; the peers run raw SQL (prepared statements, Row::get per column) in both rows \
          of each pair."
     );
+    println!(
+        "- ORM assoc (diesel_bench's loading associations sequentially): {} users x {} posts \
+         x {} comments ({} rows) in three queries, assembled into Vec<(User, Vec<(Post, \
+         Vec<Comment>)>)> and checked for shape (every row once, under its own parent) every \
+         iteration by every driver; the unit is a row.",
+        assoc::USERS,
+        assoc::POSTS_PER_USER,
+        assoc::COMMENTS_PER_POST,
+        assoc::ROWS
+    );
     if has_hd {
         for (orm, raw, what) in [
             (Workload::OrmFetch, Workload::OrmFetchRaw, "ORM fetch 10k"),
             (Workload::OrmPkGet, Workload::OrmPkGetRaw, "ORM pk get"),
+            (
+                Workload::OrmAssoc,
+                Workload::OrmAssocRaw,
+                "ORM assoc 100x10x10",
+            ),
         ] {
             let rate = |w| {
                 cells

@@ -123,6 +123,40 @@ impl<M: Model> QuerySet<M> {
         }
     }
 
+    /// How long this query's results may be cached when read on `alias` (`None`: not at
+    /// all: no TTL, a row lock, or inside a transaction, whose reads may see its own writes).
+    fn cache_ttl(&self, alias: &Arc<str>) -> Option<std::time::Duration> {
+        use crate::cache::CachePolicy;
+        let ttl = match self.query.cache {
+            CachePolicy::Off => None,
+            CachePolicy::Ttl(t) => Some(t),
+            CachePolicy::Model => M::meta().cache_ttl,
+        }?;
+        if self.query.lock.is_some() || crate::transaction::current_tx(alias).is_some() {
+            return None;
+        }
+        Some(ttl)
+    }
+
+    /// Runs `c` (compiled from this queryset) through the query cache when it applies.
+    async fn read(&self, alias: &Arc<str>, c: &Compiled) -> Result<Vec<Row>> {
+        let Some(ttl) = self.cache_ttl(alias) else {
+            return run(alias, c).await;
+        };
+        let Some(tables) = crate::cache::tables_read(&self.query) else {
+            return run(alias, c).await;
+        };
+        match crate::cache::lookup(alias, c, &tables, ttl) {
+            None => run(alias, c).await,
+            Some(Ok(rows)) => Ok(rows.as_ref().clone()),
+            Some(Err(miss)) => {
+                let rows = run(alias, c).await?;
+                crate::cache::store(miss, Arc::new(rows.clone()));
+                Ok(rows)
+            }
+        }
+    }
+
     fn model_select(&self) -> Result<()> {
         match self.query.select {
             Select::Model(_) => Ok(()),
@@ -153,6 +187,10 @@ impl<M: Model> QuerySet<M> {
         self.model_select()?;
         let c = compiler::compile_select(&self.query)?;
         let alias = self.alias();
+        if self.cache_ttl(&alias).is_some() {
+            let rows = self.read(&alias, &c).await?;
+            return self.decode(&rows, &alias);
+        }
         self.fetch_models(&alias, &c).await
     }
 
@@ -186,7 +224,7 @@ impl<M: Model> QuerySet<M> {
     /// annotations, or values).
     pub async fn rows(&self) -> Result<Vec<Row>> {
         let c = compiler::compile_select(&self.query)?;
-        run(&self.alias(), &c).await
+        self.read(&self.alias(), &c).await
     }
 
     /// Fetches instances with their annotations: each instance with its row, from which
@@ -195,7 +233,7 @@ impl<M: Model> QuerySet<M> {
         self.model_select()?;
         let c = compiler::compile_select(&self.query)?;
         let alias = self.alias();
-        let rows = run(&alias, &c).await?;
+        let rows = self.read(&alias, &c).await?;
         let models = self.decode(&rows, &alias)?;
         Ok(models.into_iter().zip(rows).collect())
     }
@@ -348,7 +386,7 @@ impl<M: Model> QuerySet<M> {
                 )],
             )?
         };
-        let rows = run(&self.alias(), &c).await?;
+        let rows = self.read(&self.alias(), &c).await?;
         Ok(rows
             .first()
             .map(|r| r.get::<usize, i64>(0))
@@ -366,7 +404,7 @@ impl<M: Model> QuerySet<M> {
         q.limit = Some(1);
         let c =
             compiler::compile_custom(&q, vec![("one".into(), Node::Raw("1".into(), Vec::new()))])?;
-        Ok(!run(&self.alias(), &c).await?.is_empty())
+        Ok(!self.read(&self.alias(), &c).await?.is_empty())
     }
 
     /// The instances whose primary key is in `ids`, keyed by it.

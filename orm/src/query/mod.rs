@@ -98,6 +98,8 @@ pub struct Query {
     pub(crate) scope: usize,
     /// Foreign keys to load with JOINs (`select_related`), as `a__b` paths.
     pub(crate) related: Vec<String>,
+    /// Whether results come from the query cache.
+    pub(crate) cache: crate::cache::CachePolicy,
 }
 
 impl std::fmt::Debug for Query {
@@ -123,6 +125,7 @@ impl Query {
             errors: Vec::new(),
             scope: 0,
             related: Vec::new(),
+            cache: crate::cache::CachePolicy::Model,
         }
     }
 
@@ -441,6 +444,30 @@ impl<M: Model> QuerySet<M> {
     /// `EXCEPT`: the rows not in the others.
     pub fn difference(&self, others: impl IntoIterator<Item = QuerySet<M>>) -> Self {
         self.combine("EXCEPT", false, others.into_iter().collect())
+    }
+
+    /// Caches this query's results for `ttl` (see [`crate::cache`]), whatever the model's
+    /// `Meta::cache_ttl` says.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hyperdjango_orm::prelude::*;
+    /// model! { #[table = "countries"] pub struct Country { pub code: String = Field::new().primary_key() } }
+    /// let _qs = Country::objects().cache(Duration::from_secs(30));
+    /// ```
+    pub fn cache(&self, ttl: std::time::Duration) -> Self {
+        self.with(|q| q.cache = crate::cache::CachePolicy::Ttl(ttl))
+    }
+
+    /// Never answers this query from the cache, even on a model with `Meta::cache_ttl`.
+    ///
+    /// ```
+    /// use hyperdjango_orm::prelude::*;
+    /// model! { #[table = "countries"] pub struct Country { pub code: String = Field::new().primary_key() } }
+    /// let _qs = Country::objects().no_cache();
+    /// ```
+    pub fn no_cache(&self) -> Self {
+        self.with(|q| q.cache = crate::cache::CachePolicy::Off)
     }
 
     /// Runs on the database registered as `alias` instead of the default.

@@ -68,7 +68,7 @@ impl<M: Model> QuerySet<M> {
     pub async fn update(&self, assignments: impl IntoAssignments<M>) -> Result<u64> {
         let sets = assignments.into_assignments();
         let c = compiler::compile_update(&self.query, &sets)?;
-        run_execute(&self.write_alias(), &c).await
+        self.write(&c).await
     }
 
     /// The string form of `update`: field names checked against the model.
@@ -80,7 +80,7 @@ impl<M: Model> QuerySet<M> {
             sets.push((f.index, v.map(Node::Param).unwrap_or(Node::Null)));
         }
         let c = compiler::compile_update(&self.query, &sets)?;
-        run_execute(&self.write_alias(), &c).await
+        self.write(&c).await
     }
 
     /// Deletes the matching rows; returns the total and the count per model. On a
@@ -96,8 +96,21 @@ impl<M: Model> QuerySet<M> {
     /// The DELETE statement of `delete` and `hard_delete`.
     pub(crate) async fn delete_rows(&self) -> Result<(u64, BTreeMap<&'static str, u64>)> {
         let c = compiler::compile_delete(&self.query)?;
-        let n = run_execute(&self.write_alias(), &c).await?;
-        Ok((n, BTreeMap::from([(M::meta().name, n)])))
+        let alias = self.write_alias();
+        let d = crate::cascade::delete_counted(&alias, &c, M::meta()).await;
+        crate::cache::note_write(&alias, &[M::meta().table]).await;
+        let d = d?;
+        let changed: Vec<&str> = d.changed.iter().map(String::as_str).collect();
+        crate::cache::note_write(&alias, &changed).await;
+        Ok((d.total, d.per_model))
+    }
+
+    /// Runs an UPDATE of this model's table, then invalidates the query cache for it.
+    async fn write(&self, c: &Compiled) -> Result<u64> {
+        let alias = self.write_alias();
+        let n = run_execute(&alias, c).await;
+        crate::cache::note_write(&alias, &[M::meta().table]).await;
+        n
     }
 
     /// Inserts `obj` and returns it saved (its `Auto` key set).
@@ -194,7 +207,9 @@ impl<M: Model> QuerySet<M> {
                 regex_fields: Vec::new(),
                 model: meta.name,
             };
-            let rows = run(&alias, &c).await?;
+            let rows = run(&alias, &c).await;
+            crate::cache::note_write(&alias, &[meta.table]).await;
+            let rows = rows?;
             if returning {
                 for (o, row) in objs[start..end].iter_mut().zip(rows.iter()) {
                     o.__set_field(pk, row, 0)?;
@@ -294,7 +309,9 @@ impl<M: Model> QuerySet<M> {
                 regex_fields: Vec::new(),
                 model: meta.name,
             };
-            total += run_execute(&alias, &c).await?;
+            let n = run_execute(&alias, &c).await;
+            crate::cache::note_write(&alias, &[meta.table]).await;
+            total += n?;
         }
         Ok(total)
     }
