@@ -209,7 +209,10 @@ async fn prefetch_loads_every_items_links_in_one_query() {
         assert_eq!(of(&b), ["rust", "sql"]);
         assert!(of(&c).is_empty());
         // Only the items asked for: b's links are not counted for a.
-        let only_a = TAGS.prefetch::<i64>(&[a.clone()]).await.unwrap();
+        let only_a = TAGS
+            .prefetch::<i64>(std::slice::from_ref(&a))
+            .await
+            .unwrap();
         assert_eq!(only_a.for_key(&a.id.get().unwrap()).len(), 2);
         assert!(only_a.for_key(&b.id.get().unwrap()).is_empty());
         // With a QuerySet of one's own (Django's Prefetch): its filter and order apply.
