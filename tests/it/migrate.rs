@@ -934,3 +934,83 @@ async fn dbshell_runs_psql_with_the_password_in_its_environment() {
             .any(|(k, v)| k == "PGPASSWORD" && v == "hd_scram_pw")
     );
 }
+
+mod geo {
+    use hyperdjango_orm::index::Index;
+    use hyperdjango_orm::migrate::Models;
+    use hyperdjango_orm::prelude::*;
+    use hyperdjango_orm::raw_value::RawValue;
+
+    model! {
+        #[table = "mg_places"]
+        #[meta = Meta::new().add_index(Index::on(["spot"]).gist())]
+        #[derive(Debug, Clone)]
+        pub struct Place {
+            pub id: Auto<i64> = Field::new().primary_key(),
+            pub spot: Option<RawValue> = Field::new().db_type("point"),
+        }
+    }
+
+    model! {
+        #[table = "mg_docs"]
+        #[meta = Meta::new()
+            .add_index(Index::on(["embedding"]).hnsw().opclass("embedding", "vector_l2_ops").with("m", "16"))
+            .add_index(Index::on(["embedding"]).ivfflat().opclass("embedding", "vector_cosine_ops").with("lists", "4").named("mg_docs_embedding_ivf"))]
+        #[derive(Debug, Clone)]
+        pub struct Doc {
+            pub id: Auto<i64> = Field::new().primary_key(),
+            pub embedding: Option<RawValue> = Field::new().db_type("vector(3)"),
+        }
+    }
+
+    pub fn places() -> Models {
+        hyperdjango_orm::models![Place]
+    }
+
+    pub fn with_vectors() -> Models {
+        hyperdjango_orm::models![Place, Doc]
+    }
+}
+
+#[tokio::test]
+async fn gist_hnsw_and_ivfflat_indexes_migrate() {
+    let mut env = env("mg_geo").await;
+    cli(Some(&geo::places()), &env, &["makemigrations"])
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(env.dir.join("0001_initial.sql")).unwrap();
+    assert!(
+        text.contains(r#"CREATE INDEX "mg_places_spot_idx" ON "mg_places" USING gist ("spot")"#),
+        "{text}"
+    );
+    cli(None, &env, &["migrate"]).await.unwrap();
+    assert!(plan(&mut env, &geo::places()).await.is_empty());
+
+    if !crate::common::extension(
+        &mut env.conn,
+        "vector",
+        "gist_hnsw_and_ivfflat_indexes_migrate (HNSW/IVFFlat part)",
+    )
+    .await
+    {
+        return;
+    }
+    // The extension is installed per database; the migration system sees only its tables.
+    cli(Some(&geo::with_vectors()), &env, &["makemigrations"])
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(env.dir.join("0002_auto.sql")).unwrap();
+    for s in [
+        r#"USING hnsw ("embedding" vector_l2_ops) WITH (m = 16)"#,
+        r#"USING ivfflat ("embedding" vector_cosine_ops) WITH (lists = 4)"#,
+    ] {
+        assert!(text.contains(s), "{s} in {text}");
+    }
+    cli(None, &env, &["migrate"]).await.unwrap();
+    let p = plan(&mut env, &geo::with_vectors()).await;
+    assert!(p.is_empty(), "{p:#?}");
+    cli(None, &env, &["migrate", "1", "--allow-destructive"])
+        .await
+        .unwrap();
+    assert!(!exists(&mut env.conn, "mg_docs").await);
+}
