@@ -2,7 +2,7 @@
 //!
 //! The models' [`TableDef`]s are created as temporary tables (same names, no foreign keys)
 //! inside a transaction that is rolled back, and read back with
-//! [`introspect`](super::introspect): so `VARCHAR(7)` is `character varying(7)`, a CHECK
+//! [`introspect`]: so `VARCHAR(7)` is `character varying(7)`, a CHECK
 //! `length("name") <= 200` is `CHECK ((length(name) <= 200))`, a default `0.0` is whatever
 //! the server prints for it, exactly as the live tables will print once migrated. Foreign
 //! keys and UNLOGGED (which temporary tables cannot have) are filled in from the

@@ -24,7 +24,7 @@
 //!
 //! Modules: [`introspect`] (reading pg_catalog), [`desired`] (the models' schema in the
 //! server's spelling), [`autodetect`] (the diff), [`operation`] (each change's UP/DOWN SQL),
-//! [`file`] (the files), [`runner`] (applying them), [`check`] (model checks),
+//! [`file`](mod@file) (the files), [`runner`] (applying them), [`check`] (model checks),
 //! [`inspectdb`] (models from an existing database), [`cli`] (the commands). The guide is
 //! `orm/MIGRATIONS.md`.
 
