@@ -14,15 +14,18 @@ mod error;
 pub mod expr;
 pub mod field;
 pub mod files;
+pub mod index;
 pub mod instance;
 pub mod json;
 pub mod lookup;
 mod macros;
 pub mod many_to_many;
+pub mod migrate;
 pub mod mixins;
 pub mod model;
 pub mod ordering;
 pub mod query;
+pub mod raw_value;
 pub mod relations;
 pub mod router;
 pub mod signals;
@@ -39,7 +42,7 @@ pub use expr::{
     coalesce, condition, exists, f, outer_ref, random, raw_sql, subquery, value, when,
 };
 pub use field::{Auto, Field, FieldMeta, FieldType, SqlValue, VectorIndex, VectorOps};
-pub use hyperdjango_pgwire::{Row, ToSql};
+pub use hyperdjango_pgwire::{Row, ToSql, pg_enum};
 pub use instance::SaveOptions;
 pub use lookup::{Q, q, register_lookup};
 pub use model::{Meta, Model, ModelMeta, ModelState};
