@@ -915,7 +915,10 @@ fn related_joins(
         " {} JOIN {} AS {a} ON {a}.{} = {parent_alias}.{}",
         if node.inner { "INNER" } else { "LEFT" },
         node.target.qtable(),
-        quote(node.target.pk().column),
+        quote(
+            crate::relations::target_key_or_pk(&parent.fields[node.field])
+                .map_or(node.target.pk().column, |(_, key)| key.column)
+        ),
         quote(parent.fields[node.field].column)
     );
     for child in &node.children {

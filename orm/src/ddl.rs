@@ -194,11 +194,10 @@ impl TableDef {
                     default: f.options.db_default.clone(),
                     primary_key: f.options.primary_key,
                     unique: f.options.unique,
-                    references: f.relation.map(|rel| {
-                        let target = (rel.target)();
+                    references: crate::relations::target_key_or_pk(f).map(|(target, key)| {
                         ForeignKeyDef {
                             table: target.table.to_string(),
-                            column: target.pk().column.to_string(),
+                            column: key.column.to_string(),
                             on_delete: f.options.on_delete.unwrap_or_default().sql().to_string(),
                         }
                     }),

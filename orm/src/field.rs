@@ -75,6 +75,10 @@ pub trait FieldType: ToSql + FromSqlOwned + Clone + Send + Sync + 'static {
     fn __vector_dims(&self) -> Option<usize> {
         None
     }
+    /// Tells a value which field of its model it is in (a foreign key learns its
+    /// `to_field`); called when an instance is loaded or saved.
+    #[doc(hidden)]
+    fn __bind(&mut self, _field: &'static FieldMeta) {}
 }
 
 /// Non-null field types (what `Option<T>` may wrap).
@@ -438,6 +442,9 @@ pub struct FieldOptions {
     pub on_delete: Option<crate::relations::OnDelete>,
     /// For a foreign key: the name of the reverse relation on the target.
     pub related_name: Option<&'static str>,
+    /// For a foreign key: the target's field it refers to (Django's `to_field`), instead of
+    /// the primary key. It must be unique.
+    pub to_field: Option<&'static str>,
     /// Unique per date, month or year of another (date or time) field: the 2005
     /// reference's `unique_for_date` and friends, checked by `validate_unique`.
     pub unique_for: Option<(UniqueFor, &'static str)>,
@@ -722,6 +729,19 @@ impl<T: FieldType> Field<T> {
     /// ```
     pub fn on_delete(mut self, action: crate::relations::OnDelete) -> Self {
         self.opts.on_delete = Some(action);
+        self
+    }
+
+    /// The target's field a foreign key refers to, instead of its primary key (Django's
+    /// `to_field`; the field must be unique). The key type `K` of `ForeignKey<T, K>` is then
+    /// that field's type.
+    ///
+    /// ```
+    /// let f = hyperdjango_orm::Field::<String>::new().to_field("sku");
+    /// assert_eq!(f.options().to_field, Some("sku"));
+    /// ```
+    pub fn to_field(mut self, field: &'static str) -> Self {
+        self.opts.to_field = Some(field);
         self
     }
 
@@ -1548,6 +1568,37 @@ pub struct FieldMeta {
     pub(crate) vector_dims: fn(&dyn Any) -> Option<usize>,
     /// The typed `Field<T>`.
     typed: Box<dyn Any + Send + Sync>,
+}
+
+impl FieldMeta {
+    /// For a foreign key of model `owner`: the target model and the target's field the key
+    /// refers to (its `to_field`, or its primary key). An unknown or non-unique `to_field`,
+    /// or this not being a foreign key, is an error naming `owner` and the field.
+    pub fn target_key(
+        &self,
+        owner: &'static str,
+    ) -> crate::Result<(&'static crate::ModelMeta, &'static FieldMeta)> {
+        let rel = self
+            .relation
+            .ok_or_else(|| crate::Error::field(owner, self.name, "is not a foreign key"))?;
+        let target: &'static crate::ModelMeta = (rel.target)();
+        match self.options.to_field {
+            None => Ok((target, target.pk())),
+            Some(name) => match target.field(name) {
+                Some(f) if f.options.unique || f.options.primary_key => Ok((target, f)),
+                Some(_) => Err(crate::Error::field(
+                    owner,
+                    self.name,
+                    format!("to_field {name:?} of {} is not unique", target.name),
+                )),
+                None => Err(crate::Error::field(
+                    owner,
+                    self.name,
+                    format!("to_field names no field {name:?} of {}", target.name),
+                )),
+            },
+        }
+    }
 }
 
 impl fmt::Debug for FieldMeta {

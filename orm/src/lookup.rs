@@ -484,18 +484,19 @@ pub fn q<M: Model>(path: &str, value: impl IntoLookupValue) -> Result<Q<M>> {
     lookup_where(M::meta(), path, value.into_lookup_value()).map(Q::from_where)
 }
 
-/// The condition `rows of a model whose foreign key (field `fk`) points at a row of the
-/// target matching `inner``: `fk IN (SELECT pk FROM target WHERE inner)`.
-pub(crate) fn related_where(fk: usize, target: &'static crate::ModelMeta, inner: Where) -> Where {
+/// The condition `rows of a model whose foreign key `fk` points at a row of the target
+/// matching `inner``: `fk IN (SELECT key FROM target WHERE inner)`, the key being the
+/// target's primary key or the foreign key's `to_field`.
+pub(crate) fn related_where(fk: &'static crate::FieldMeta, inner: Where) -> Where {
+    let Some((target, key)) = crate::relations::target_key_or_pk(fk) else {
+        return Where::Invalid(format!("{} is not a foreign key", fk.name));
+    };
     let mut sub = Query::new(target);
     sub.filters.push(inner);
-    sub.select = crate::query::Select::Values(vec![(
-        target.pk().name.to_string(),
-        Node::Field(target.pk_index),
-    )]);
+    sub.select = crate::query::Select::Values(vec![(key.name.to_string(), Node::Field(key.index))]);
     sub.order = Some(Vec::new());
     Where::Lookup {
-        lhs: Node::Field(fk),
+        lhs: Node::Field(fk.index),
         op: Lookup::In,
         rhs: Rhs::Query(Box::new(sub)),
     }
@@ -513,7 +514,7 @@ fn lookup_where(meta: &'static crate::ModelMeta, path: &str, value: LookupValue)
         let target = (rel.target)();
         if target.field(next).is_some() {
             let inner = lookup_where(target, &rest.join("__"), value)?;
-            return Ok(related_where(field.index, target, inner));
+            return Ok(related_where(field, inner));
         }
     }
     if crate::json::is_json_type(field.sql_type) {

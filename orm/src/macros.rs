@@ -285,6 +285,7 @@ macro_rules! model {
 
             #[allow(unused_assignments)]
             fn __decode(row: &$crate::Row, map: &[::core::option::Option<usize>]) -> $crate::Result<Self> {
+                let meta = <$name as $crate::Model>::meta();
                 let mut k = 0usize;
                 let mut deferred = ::std::vec::Vec::new();
                 ::core::result::Result::Ok($name {
@@ -293,7 +294,8 @@ macro_rules! model {
                         k += 1;
                         match map.get(i) {
                             ::core::option::Option::Some(::core::option::Option::Some(c)) => {
-                                let v: $ty = row.get(*c)?;
+                                let mut v: $ty = row.get(*c)?;
+                                <$ty as $crate::FieldType>::__bind(&mut v, &meta.fields[i]);
                                 v
                             }
                             _ => {
@@ -381,6 +383,7 @@ macro_rules! model {
                     if let ::core::option::Option::Some(v) = meta.fields[k].typed::<$ty>().and_then(|f| f.__pre_save(adding, &self.$field)) {
                         self.$field = v;
                     }
+                    <$ty as $crate::FieldType>::__bind(&mut self.$field, &meta.fields[k]);
                     k += 1;
                 )+
             }

@@ -619,10 +619,16 @@ impl ModelMeta {
     /// assert!(e.starts_with("Bad.code: invalid regular expression"), "{e}");
     /// ```
     pub fn check(&self) -> Result<()> {
-        match self.errors.first() {
-            Some((field, message)) => Err(Error::field(self.name, field.clone(), message.clone())),
-            None => Ok(()),
+        if let Some((field, message)) = self.errors.first() {
+            return Err(Error::field(self.name, field.clone(), message.clone()));
         }
+        // A foreign key's to_field can only be checked once the target's metadata exists.
+        for f in &self.fields {
+            if f.options.to_field.is_some() {
+                f.target_key(self.name)?;
+            }
+        }
+        Ok(())
     }
 
     /// Every mistake in the declaration, as (field or `Meta`, message): what

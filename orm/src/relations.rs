@@ -113,6 +113,9 @@ pub struct Relation {
 pub struct ForeignKey<T, K = i64> {
     id: Option<K>,
     object: Option<Arc<T>>,
+    /// The target's field the key refers to, when it is not the primary key (`to_field`):
+    /// learnt from the model's field when the instance is loaded or saved.
+    to: Option<&'static str>,
 }
 
 impl<T, K: Clone> Clone for ForeignKey<T, K> {
@@ -120,6 +123,7 @@ impl<T, K: Clone> Clone for ForeignKey<T, K> {
         ForeignKey {
             id: self.id.clone(),
             object: self.object.clone(),
+            to: self.to,
         }
     }
 }
@@ -136,6 +140,7 @@ impl<T, K> Default for ForeignKey<T, K> {
         ForeignKey {
             id: None,
             object: None,
+            to: None,
         }
     }
 }
@@ -165,6 +170,7 @@ where
         ForeignKey {
             id: Some(id),
             object: None,
+            to: None,
         }
     }
 
@@ -194,7 +200,7 @@ where
     /// # Ok::<(), hyperdjango_orm::Error>(())
     /// ```
     pub fn set_object(&mut self, object: T) -> Result<()> {
-        self.id = Some(key_of::<T, K>(&object)?);
+        self.id = Some(key_of_field::<T, K>(&object, self.key_index())?);
         self.object = Some(Arc::new(object));
         Ok(())
     }
@@ -229,11 +235,32 @@ where
                 T::meta().name
             )));
         };
-        let pk = T::meta().pk().name;
+        let key = self.to.unwrap_or(T::meta().pk().name);
         let param: crate::expr::Param = Arc::new(id.clone());
         crate::QuerySet::<T>::new()
-            .get(crate::lookup::q::<T>(pk, param)?)
+            .get(crate::lookup::q::<T>(key, param)?)
             .await
+    }
+
+    /// The index of the target's field this key refers to (`to_field`, or the primary key).
+    fn key_index(&self) -> usize {
+        let meta = T::meta();
+        self.to
+            .and_then(|n| meta.field(n))
+            .map_or(meta.pk_index, |f| f.index)
+    }
+
+    /// Learns the field it is in (its `to_field`); a loaded object gives the key again.
+    fn bind(&mut self, field: &'static crate::FieldMeta) {
+        if self.to == field.options.to_field {
+            return;
+        }
+        self.to = field.options.to_field;
+        if let Some(object) = self.object.clone() {
+            if let Ok(k) = key_of_field::<T, K>(&object, self.key_index()) {
+                self.id = Some(k);
+            }
+        }
     }
 
     /// Loads the related object and keeps it, so [`ForeignKey::get`] returns it.
@@ -247,6 +274,11 @@ where
 /// The primary key of `object` as a `K` (through its binary encoding, so any key type
 /// whose encodings agree works).
 pub(crate) fn key_of<T: Model, K: FromSqlOwned>(object: &T) -> Result<K> {
+    key_of_field(object, T::meta().pk_index)
+}
+
+/// Field `index` of `object` (the key a foreign key refers to) as a `K`.
+pub(crate) fn key_of_field<T: Model, K: FromSqlOwned>(object: &T, index: usize) -> Result<K> {
     let meta = T::meta();
     let unsaved = || {
         Error::Usage(format!(
@@ -254,7 +286,7 @@ pub(crate) fn key_of<T: Model, K: FromSqlOwned>(object: &T) -> Result<K> {
             meta.name
         ))
     };
-    let pk = object.__field_ref(meta.pk_index).ok_or_else(unsaved)?;
+    let pk = object.__field_ref(index).ok_or_else(unsaved)?;
     let mut buf = BytesMut::new();
     let ty = pk.sql_type();
     match pk.to_sql(&ty, &mut buf) {
@@ -300,6 +332,7 @@ impl<'a, T, K: FromSql<'a>> FromSql<'a> for ForeignKey<T, K> {
         Ok(ForeignKey {
             id: Some(K::from_sql(ty, raw)?),
             object: None,
+            to: None,
         })
     }
 }
@@ -323,6 +356,7 @@ where
         ForeignKey {
             id: Some(b),
             object: None,
+            to: None,
         }
     }
     fn relation() -> Option<Relation> {
@@ -330,6 +364,9 @@ where
     }
     fn __load_related(&mut self, row: &hyperdjango_pgwire::Row, node: &RelatedNode) -> Result<()> {
         self.load_from(row, node)
+    }
+    fn __bind(&mut self, field: &'static crate::FieldMeta) {
+        self.bind(field);
     }
 }
 
@@ -361,6 +398,11 @@ where
             None => Ok(()),
         }
     }
+    fn __bind(&mut self, field: &'static crate::FieldMeta) {
+        if let Some(fk) = self {
+            fk.bind(field);
+        }
+    }
 }
 
 impl<M: Model, T: Model, K> crate::expr::Column<M, ForeignKey<T, K>>
@@ -382,7 +424,7 @@ where
     /// # Ok::<(), hyperdjango_orm::Error>(())
     /// ```
     pub fn related_to(self, target: &T) -> Result<crate::QuerySet<M>> {
-        let key: K = key_of::<T, K>(target)?;
+        let key: K = key_of_field::<T, K>(target, target_key_index::<M, T>(self.index()))?;
         Ok(crate::QuerySet::<M>::new().filter(self.eq(key)))
     }
 }
@@ -549,6 +591,12 @@ impl<K, M> IntoIterator for Prefetched<K, M> {
     }
 }
 
+/// The index of the field of `T` that `M`'s foreign key `index` refers to (`to_field`, or
+/// the primary key).
+fn target_key_index<M: Model, T: Model>(index: usize) -> usize {
+    target_key_or_pk(&M::meta().fields[index]).map_or(T::meta().pk_index, |(_, k)| k.index)
+}
+
 /// `field = ANY($n)` on model `meta`, with all the keys in one array parameter: the SQL text
 /// is the same however many keys there are, so it is prepared once.
 fn any_of<M, K>(field: usize, keys: Vec<K>) -> crate::Q<M>
@@ -579,10 +627,12 @@ async fn prefetch_rows<M: Model, T: Model, K>(
 where
     K: crate::field::SqlValue + FromSqlOwned + std::hash::Hash + Eq,
 {
+    M::meta().check()?;
+    let key_index = target_key_index::<M, T>(index);
     let mut keys: Vec<K> = Vec::with_capacity(targets.len());
     let mut seen = std::collections::HashSet::new();
     for t in targets {
-        let k = key_of::<T, K>(t)?;
+        let k = key_of_field::<T, K>(t, key_index)?;
         if seen.insert(k.clone()) {
             keys.push(k);
         }
@@ -604,6 +654,8 @@ async fn load_targets<M: Model, T: Model, K>(index: usize, rows: &mut [M]) -> Re
 where
     K: crate::field::SqlValue + FromSqlOwned + std::hash::Hash + Eq,
 {
+    M::meta().check()?;
+    let key_index = target_key_index::<M, T>(index);
     let mut keys: Vec<K> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for row in rows.iter_mut() {
@@ -617,12 +669,12 @@ where
         return Ok(());
     }
     let targets = crate::QuerySet::<T>::new()
-        .filter(any_of::<T, K>(T::meta().pk_index, keys))
+        .filter(any_of::<T, K>(key_index, keys))
         .all()
         .await?;
     let mut by_key: std::collections::HashMap<K, Arc<T>> = std::collections::HashMap::new();
     for t in targets {
-        by_key.insert(key_of::<T, K>(&t)?, Arc::new(t));
+        by_key.insert(key_of_field::<T, K>(&t, key_index)?, Arc::new(t));
     }
     for row in rows.iter_mut() {
         if let Some(fk) = fk_field::<M, T, K>(row, index) {
@@ -714,8 +766,7 @@ impl<M: Model, T: Model, K> crate::expr::Column<M, ForeignKey<T, K>> {
     /// ```
     pub fn matching(self, condition: crate::Q<T>) -> crate::Q<M> {
         crate::Q::from_where(crate::lookup::related_where(
-            self.index(),
-            T::meta(),
+            &M::meta().fields[self.index()],
             condition.into_where(),
         ))
     }
@@ -726,8 +777,7 @@ impl<M: Model, T: Model, K> crate::expr::Column<M, Option<ForeignKey<T, K>>> {
     /// key is NULL never match).
     pub fn matching(self, condition: crate::Q<T>) -> crate::Q<M> {
         crate::Q::from_where(crate::lookup::related_where(
-            self.index(),
-            T::meta(),
+            &M::meta().fields[self.index()],
             condition.into_where(),
         ))
     }
@@ -743,7 +793,7 @@ pub(crate) fn path_node(meta: &'static crate::ModelMeta, path: &str) -> Result<c
         .ok_or_else(|| meta.no_such_field(path))?;
     // An unknown first step names the whole path (`Order.cutsomer__name`).
     let field = meta.field(name).ok_or_else(|| meta.no_such_field(path))?;
-    let rel = field.relation.ok_or_else(|| {
+    let (target, key) = target_key_or_pk(field).ok_or_else(|| {
         crate::Error::field(
             meta.name,
             path,
@@ -752,9 +802,25 @@ pub(crate) fn path_node(meta: &'static crate::ModelMeta, path: &str) -> Result<c
     })?;
     Ok(step_node(
         field.name,
-        (rel.target)(),
-        target_node((rel.target)(), rest)?,
+        target,
+        key.index,
+        target_node(target, rest)?,
     ))
+}
+
+/// The target of foreign key `f` and the target's field it refers to (`to_field`, or the
+/// primary key when there is none or it is wrong: [`crate::ModelMeta::check`] reports that
+/// before any query runs). `None` when `f` is not a foreign key.
+pub(crate) fn target_key_or_pk(
+    f: &crate::FieldMeta,
+) -> Option<(&'static ModelMeta, &'static crate::FieldMeta)> {
+    let target: &'static ModelMeta = (f.relation?.target)();
+    let key = f
+        .options
+        .to_field
+        .and_then(|n| target.field(n))
+        .unwrap_or_else(|| target.pk());
+    Some((target, key))
 }
 
 /// `rest` on the target model: a field, or a further relation path.
@@ -770,13 +836,14 @@ fn target_node(target: &'static crate::ModelMeta, rest: &str) -> Result<crate::e
 fn step_node(
     fk: &str,
     target: &'static crate::ModelMeta,
+    key: usize,
     value: crate::expr::Node,
 ) -> crate::expr::Node {
     use crate::expr::Node;
     use crate::lookup::{Lookup, Rhs, Where};
     let mut sub = crate::query::Query::new(target);
     sub.filters.push(Where::Lookup {
-        lhs: Node::Field(target.pk_index),
+        lhs: Node::Field(key),
         op: Lookup::Exact,
         rhs: Rhs::Node(Node::Outer(fk.to_string())),
     });
@@ -812,9 +879,11 @@ macro_rules! related_value {
                 value: impl crate::expr::IntoExpr<T, B>,
             ) -> crate::expr::Expr<M, B> {
                 let field = &M::meta().fields[self.index()];
+                let key = target_key_or_pk(field).map_or(T::meta().pk_index, |(_, k)| k.index);
                 crate::expr::Expr::new(step_node(
                     field.name,
                     T::meta(),
+                    key,
                     value.into_expr().into_node(),
                 ))
             }

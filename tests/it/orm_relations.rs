@@ -870,3 +870,139 @@ async fn order_with_respect_to_keeps_each_parents_rows_in_order() {
         assert!(err.contains("needs a foreign key"), "{err}");
     });
 }
+
+model! {
+    #[table = "rel_skus"]
+    #[derive(Debug, Clone)]
+    pub struct RelSku {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub code: String = Field::new().unique(),
+        pub name: String,
+    }
+}
+
+model! {
+    /// A foreign key to RelSku's unique `code` instead of its primary key (`to_field`).
+    #[table = "rel_lines"]
+    #[derive(Debug, Clone)]
+    pub struct RelLine {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub sku: ForeignKey<RelSku, String> = Field::new().to_field("code").on_delete(OnDelete::Cascade),
+        pub qty: i32,
+    }
+}
+
+model! {
+    #[table = "rel_bad_lines"]
+    pub struct RelBadLine {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub sku: ForeignKey<RelSku, String> = Field::new().to_field("nmae"),
+    }
+}
+
+model! {
+    #[table = "rel_bad_lines2"]
+    pub struct RelBadLine2 {
+        pub id: Auto<i64> = Field::new().primary_key(),
+        pub sku: ForeignKey<RelSku, String> = Field::new().to_field("name"),
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_key_to_a_unique_field_other_than_the_primary_key() {
+    orm_test!([RelSku, RelLine], async {
+        let ddl = hyperdjango_orm::ddl::create_table_sql::<RelLine>();
+        assert!(
+            ddl[0].contains(r#""sku_id" TEXT NOT NULL REFERENCES "rel_skus" ("code")"#),
+            "{}",
+            ddl[0]
+        );
+        let mut skus = Vec::new();
+        // Primary keys 1, 2 and codes that are not them, so a lookup by the wrong column
+        // finds nothing.
+        for (code, name) in [("W-1", "widget"), ("G-7", "gadget")] {
+            skus.push(
+                RelSku::objects()
+                    .create(RelSku {
+                        code: code.into(),
+                        name: name.into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut line = RelLine {
+            qty: 2,
+            ..Default::default()
+        };
+        line.sku.set_object(skus[1].clone()).unwrap();
+        line.save().await.unwrap();
+        assert_eq!(
+            line.sku.id(),
+            Some(&"G-7".to_string()),
+            "bound at save: the code"
+        );
+        RelLine::objects()
+            .create(RelLine {
+                sku: ForeignKey::to("W-1".into()),
+                qty: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // fetch() of a loaded row looks the target up by its code.
+        let loaded = RelLine::objects().get(RelLine::qty.eq(5)).await.unwrap();
+        assert_eq!(loaded.sku.fetch().await.unwrap().name, "widget");
+        // select_related joins on the code.
+        let joined = RelLine::objects()
+            .select_related(["sku"])
+            .order_by("qty")
+            .all()
+            .await
+            .unwrap();
+        let names: Vec<&str> = joined
+            .iter()
+            .map(|l| l.sku.get().unwrap().name.as_str())
+            .collect();
+        assert_eq!(names, ["gadget", "widget"]);
+        // Filters, ordering and values across the relation.
+        let n = RelLine::objects()
+            .filter(q("sku__name", "widget").unwrap())
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let by_name: Vec<i32> = RelLine::objects()
+            .order_by("-sku__name")
+            .values_list_flat("qty")
+            .await
+            .unwrap();
+        assert_eq!(by_name, [5, 2]);
+        // Prefetch both ways, keyed by the code.
+        let lines = RelLine::sku.prefetch(&skus).await.unwrap();
+        assert_eq!(lines.for_key(&"G-7".to_string())[0].qty, 2);
+        let mut all = RelLine::objects().order_by("qty").all().await.unwrap();
+        RelLine::sku.load(&mut all).await.unwrap();
+        assert_eq!(all[1].sku.get().unwrap().name, "widget");
+        let of_widget = RelLine::sku
+            .related_to(&skus[0])
+            .unwrap()
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(of_widget, 1);
+        // Mistakes in to_field are named before any query runs.
+        let err = RelBadLine::objects().count().await.unwrap_err().to_string();
+        assert!(
+            err.contains("RelBadLine.sku") && err.contains("nmae"),
+            "{err}"
+        );
+        let err = RelBadLine2::objects()
+            .count()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not unique"), "{err}");
+    });
+}
