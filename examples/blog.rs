@@ -150,7 +150,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         post.author.set_object(ann.clone())?;
         post.save().await?;
     }
-    for (title, slug) in [("Rust 2024 ships", "hello-world"), ("PostgreSQL 18", "pg18")] {
+    for (title, slug) in [
+        ("Rust 2024 ships", "hello-world"),
+        ("PostgreSQL 18", "pg18"),
+    ] {
         NewsArticle::objects()
             .create(NewsArticle {
                 title: title.into(),

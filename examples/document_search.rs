@@ -94,11 +94,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Document::objects()
         .bulk_create(docs, BulkOptions::default())
         .await?;
-    println!("\nstored {} documents (PostgreSQL {version})", DOCUMENTS.len());
+    println!(
+        "\nstored {} documents (PostgreSQL {version})",
+        DOCUMENTS.len()
+    );
 
     // The query: "PostgreSQL from Rust" scores high on databases and rust.
     let query = Vector(vec![0.6, 0.8, 0.0, 0.0]);
-    println!("\nthe 3 nearest to {:?} (cosine distance, smaller is nearer):", query.0);
+    println!(
+        "\nthe 3 nearest to {:?} (cosine distance, smaller is nearer):",
+        query.0
+    );
     let nearest = Document::objects()
         .annotate("distance", Document::embedding.cosine_distance(&query))
         .order_by(Document::embedding.cosine_distance(&query))
