@@ -210,43 +210,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Real HTTP requests to the running service, each checked for its status.
 async fn smoke_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    let json = Some("application/json");
-    let requests: [(&str, &str, Option<&str>, &str, u16); 8] = [
-        (
-            "POST",
-            "/products",
-            json,
-            r#"{"name":"Widget","sku":"W-1","price":9.5}"#,
-            201,
-        ),
-        (
-            "POST",
-            "/products",
-            json,
-            r#"{"name":"Gadget","sku":"G-7","price":24.0}"#,
-            201,
-        ),
-        (
-            "POST",
-            "/products",
-            json,
-            r#"{"name":"Gizmo","sku":"W-1","price":1.0}"#,
-            422,
-        ),
-        (
-            "POST",
-            "/products",
-            json,
-            r#"{"name":"Refund","sku":"R-1","price":-5.0}"#,
-            422,
-        ),
-        ("GET", "/products", None, "", 200),
-        ("GET", "/products/1", None, "", 200),
-        ("GET", "/products/999", None, "", 404),
-        ("GET", "/health", None, "", 200),
+    const WIDGET: &str = r#"{"name":"Widget","sku":"W-1","price":9.5}"#;
+    const GADGET: &str = r#"{"name":"Gadget","sku":"G-7","price":24.0}"#;
+    const SAME_SKU: &str = r#"{"name":"Gizmo","sku":"W-1","price":1.0}"#;
+    const NEGATIVE: &str = r#"{"name":"Refund","sku":"R-1","price":-5.0}"#;
+    // (method, path, JSON body, the status expected)
+    let requests = [
+        ("POST", "/products", WIDGET, 201),
+        ("POST", "/products", GADGET, 201),
+        ("POST", "/products", SAME_SKU, 422),
+        ("POST", "/products", NEGATIVE, 422),
+        ("GET", "/products", "", 200),
+        ("GET", "/products/1", "", 200),
+        ("GET", "/products/999", "", 404),
+        ("GET", "/health", "", 200),
     ];
-    for (method, path, content_type, body, want) in requests {
-        let (status, answer) = request(addr, method, path, content_type, body).await?;
+    for (method, path, body, want) in requests {
+        let (status, answer) = request(addr, method, path, body).await?;
         println!("{method} {path} -> {status} {answer}");
         if status != want {
             return Err(format!("{method} {path}: expected status {want}, got {status}").into());
@@ -256,18 +236,18 @@ async fn smoke_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> 
 }
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`, so the answer ends
-/// when the server closes): the status code and the body.
+/// when the server closes), with `body` as JSON unless it is empty: the status code and
+/// the body of the answer.
 async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
-    content_type: Option<&str>,
     body: &str,
 ) -> Result<(u16, String), Box<dyn std::error::Error>> {
     let mut stream = TcpStream::connect(addr).await?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = content_type {
-        head.push_str(&format!("Content-Type: {t}\r\n"));
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     stream.write_all(head.as_bytes()).await?;
