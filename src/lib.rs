@@ -1,25 +1,7 @@
 //! hyperdjango: what Django's ORM gives Python services, for Rust, on a hand-written
 //! PostgreSQL driver.
 //!
-//! This facade re-exports the workspace's crates:
-//!
-//! - [`pgwire`]: the zero-copy, binary-protocol PostgreSQL driver;
-//! - [`pool`]: the connection pool ([`Pool`]);
-//! - [`orm`]: models and QuerySets declared with `macro_rules!`.
-//!
-//! The driver's main types are also re-exported at the top level.
-//!
-//! ```no_run
-//! use hyperdjango::{Connection, SqlState};
-//!
-//! # async fn f() -> hyperdjango::Result<()> {
-//! let mut conn = Connection::connect_env().await?; // HYPER_DATABASE_URL or PG* variables
-//! match conn.execute("INSERT INTO users (email) VALUES ($1)", &[&"a@example.com"]).await {
-//!     Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => println!("already registered"),
-//!     other => { other?; }
-//! }
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../GUIDE.md")]
 
 pub use hyperdjango_orm as orm;
 pub use hyperdjango_pgwire as pgwire;
@@ -30,3 +12,9 @@ pub use hyperdjango_pgwire::{
     CancelToken, Column, Config, Connection, DbError, Error, FromSql, Notification, Result, Row,
     SimpleQueryMessage, SqlState, Statement, ToSql, TransactionStatus, Type,
 };
+
+/// Guides that span the crates.
+pub mod guide {
+    #[doc = include_str!("../docs/coming-from-django.md")]
+    pub mod coming_from_django {}
+}

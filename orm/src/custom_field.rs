@@ -11,7 +11,7 @@
 //!
 //! Your own types become fields with [`CustomField`], the spec's three methods:
 //! `db_type` (the column type), `to_db_value` (into a type the driver already sends) and
-//! `from_db_value` (back), then [`custom_field!`](crate::custom_field) to implement the
+//! `from_db_value` (back), then [`custom_field!`](crate::custom_field!) to implement the
 //! rest:
 //!
 //! ```
@@ -131,7 +131,7 @@ impl<T: ArrayElement> NotNull for Vec<T> where
 }
 
 /// A type stored through another one the driver already moves (the spec's custom fields).
-/// Implement it, then call [`custom_field!`](crate::custom_field) for the type. See the
+/// Implement it, then call [`custom_field!`](crate::custom_field!) for the type. See the
 /// [module docs](self) for an example.
 pub trait CustomField: Clone + Default + Send + Sync + 'static {
     /// The type the value is stored as (`String`, `i64`, `serde_json::Value`, ...).
@@ -144,7 +144,7 @@ pub trait CustomField: Clone + Default + Send + Sync + 'static {
     fn from_db_value(value: Self::Db) -> Result<Self, String>;
 }
 
-/// What [`custom_field!`](crate::custom_field) expands to; not part of the API.
+/// What [`custom_field!`](crate::custom_field!) expands to; not part of the API.
 #[doc(hidden)]
 pub mod __custom {
     use super::*;
@@ -241,6 +241,44 @@ macro_rules! custom_field {
             }
             fn zero() -> Self {
                 <$t as ::core::default::Default>::default()
+            }
+            fn as_base(&self) -> ::core::option::Option<&Self> {
+                ::core::option::Option::Some(self)
+            }
+            fn from_base(b: Self) -> Self {
+                b
+            }
+        }
+        impl $crate::field::NotNull for $t {}
+    };
+}
+
+/// Makes a [`pg_enum!`](crate::pg_enum) type a field type: its column type is the enum
+/// type `$pg`, and `$zero` is the value of a field that was not given.
+///
+/// ```
+/// use hyperdjango_orm::prelude::*;
+/// hyperdjango_orm::pg_enum! {
+///     pub enum Mood("mood") { Sad = "sad", Happy = "happy" }
+/// }
+/// hyperdjango_orm::enum_field!(Mood, "mood", Mood::Sad);
+/// model! {
+///     #[table = "people"]
+///     pub struct Person { pub id: Auto<i64> = Field::new().primary_key(), pub mood: Mood }
+/// }
+/// assert!(hyperdjango_orm::ddl::create_table_sql::<Person>()[0].contains(r#""mood" mood NOT NULL"#));
+/// assert_eq!(Person::default().mood, Mood::Sad);
+/// ```
+#[macro_export]
+macro_rules! enum_field {
+    ($t:ty, $pg:literal, $zero:expr) => {
+        impl $crate::FieldType for $t {
+            type Base = $t;
+            fn db_type() -> &'static str {
+                $pg
+            }
+            fn zero() -> Self {
+                $zero
             }
             fn as_base(&self) -> ::core::option::Option<&Self> {
                 ::core::option::Option::Some(self)

@@ -3,7 +3,7 @@
 //!
 //! The `default` database is the pool registered as `"default"` with [`register_database`],
 //! or else one built from the environment (`HYPER_DATABASE_URL` and the `HYPERDJANGO_*`
-//! variables) on first use. `.using(alias)` on a QuerySet (or [`SaveOptions::using`]) picks
+//! variables) on first use. `.using(alias)` on a QuerySet (or [`SaveOptions::using`](crate::SaveOptions::using)) picks
 //! another; [`using_database`] makes an alias the default for everything a future does.
 //!
 //! Inside [`atomic`](crate::atomic), every call for that database runs on the

@@ -480,7 +480,7 @@ pub fn value<M, B: SqlValue>(v: B) -> Expr<M, B> {
     Expr::new(Node::param(v))
 }
 
-/// Django's `OuterRef`: a field of the enclosing query, inside a [`Subquery`] or
+/// Django's `OuterRef`: a field of the enclosing query, inside a [`subquery`] or
 /// [`exists`]. Checked against the outer model when the query runs.
 ///
 /// ```

@@ -441,6 +441,11 @@ pub struct FieldOptions {
     /// Unique per date, month or year of another (date or time) field: the 2005
     /// reference's `unique_for_date` and friends, checked by `validate_unique`.
     pub unique_for: Option<(UniqueFor, &'static str)>,
+    /// The column type, when it is not the Rust type's (`Field::db_type`).
+    pub db_type: Option<&'static str>,
+    /// The column's SQL DEFAULT: from `db_default`, or the literal of `default(value)` for
+    /// numbers, booleans and strings.
+    pub db_default: Option<String>,
     /// Mistakes in the declaration (an invalid regex), reported when the model is used.
     pub errors: Vec<String>,
     /// For a pgvector field: the number of dimensions (`vector(N)`), checked before a save.
@@ -819,7 +824,36 @@ impl<T: FieldType> Field<T> {
     /// ```
     pub fn default(mut self, value: T) -> Self {
         self.opts.has_default = true;
+        if self.opts.db_default.is_none() {
+            self.opts.db_default = default_literal(&value);
+        }
         self.default = Some(Arc::new(move || value.clone()));
+        self
+    }
+
+    /// The column's DEFAULT in the database, as trusted SQL (`"now()"`, `"0"`): used by
+    /// DDL and migrations (adding a NOT NULL column with a default is safe on a full
+    /// table). `default(value)` sets it by itself for numbers, booleans and strings.
+    ///
+    /// ```
+    /// let f = hyperdjango_orm::Field::<i32>::new().db_default("42");
+    /// assert_eq!(f.options().db_default.as_deref(), Some("42"));
+    /// assert_eq!(hyperdjango_orm::Field::<bool>::new().default(true).options().db_default.as_deref(), Some("TRUE"));
+    /// ```
+    pub fn db_default(mut self, sql: &str) -> Self {
+        self.opts.db_default = Some(sql.to_string());
+        self
+    }
+
+    /// The column type in DDL instead of the Rust type's (`"varchar(20)"`, `"point"`): for
+    /// columns whose type the Rust type reads but does not name (what `inspectdb` writes).
+    ///
+    /// ```
+    /// let f = hyperdjango_orm::Field::<String>::new().db_type("varchar(20)");
+    /// assert_eq!(f.options().db_type, Some("varchar(20)"));
+    /// ```
+    pub fn db_type(mut self, sql_type: &'static str) -> Self {
+        self.opts.db_type = Some(sql_type);
         self
     }
 
@@ -1032,6 +1066,30 @@ impl<T: FieldType> Field<T> {
     pub fn choice_list(&self) -> &[(T::Base, String)] {
         &self.choices
     }
+}
+
+/// The SQL literal of a default value, for the types that have one (numbers, booleans,
+/// strings, and `Option`s of them; `None` is NULL, which needs no DEFAULT).
+fn default_literal<T: 'static>(value: &T) -> Option<String> {
+    let v = value as &dyn Any;
+    macro_rules! lit {
+        ($($t:ty),*) => {$(
+            if let Some(x) = v.downcast_ref::<$t>() {
+                return Some(x.sql_literal());
+            }
+            if let Some(x) = v.downcast_ref::<Option<$t>>() {
+                return x.as_ref().map(|x| x.sql_literal());
+            }
+        )*};
+    }
+    if let Some(x) = v.downcast_ref::<f64>() {
+        return x.is_finite().then(|| x.sql_literal());
+    }
+    if let Some(x) = v.downcast_ref::<f32>() {
+        return x.is_finite().then(|| x.sql_literal());
+    }
+    lit!(i16, i32, i64, bool, String);
+    None
 }
 
 /// Encodes two values and compares the bytes: equality for any `ToSql` value.
@@ -1518,10 +1576,11 @@ impl FieldMeta {
                 (None, Some(_)) => Box::leak(format!("{name}_id").into_boxed_str()),
             },
             index,
-            sql_type: match field.opts.dimensions {
+            sql_type: match (field.opts.db_type, field.opts.dimensions) {
+                (Some(t), _) => t,
                 // `vector(N)`: built once per field of a model, so leaking is bounded.
-                Some(n) => Box::leak(format!("{}({n})", T::db_type()).into_boxed_str()),
-                None => T::db_type(),
+                (None, Some(n)) => Box::leak(format!("{}({n})", T::db_type()).into_boxed_str()),
+                (None, None) => T::db_type(),
             },
             nullable: T::NULLABLE,
             auto: T::AUTO,

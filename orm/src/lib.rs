@@ -1,44 +1,7 @@
 //! The hyperdjango ORM: Django's models and QuerySets in Rust, declared with `macro_rules!`
 //! (no proc-macros), on the hyperdjango PostgreSQL driver and pool.
 //!
-//! ```no_run
-//! use hyperdjango_orm::prelude::*;
-//!
-//! model! {
-//!     #[table = "products"]
-//!     #[derive(Debug, Clone)]
-//!     pub struct Product {
-//!         pub id: Auto<i32> = Field::new().primary_key(),
-//!         pub name: String = Field::new().max_length(200),
-//!         pub sku: String = Field::new().unique().index(),
-//!         pub price: f64 = Field::new().default(0.0).ge(0.0),
-//!         pub is_active: bool = Field::new().default(true),
-//!         pub weight_kg: Option<f64>,
-//!     }
-//! }
-//!
-//! # async fn f() -> hyperdjango_orm::Result<()> {
-//! let mut p = Product::objects()
-//!     .create(Product { name: "Widget".into(), sku: "W-1".into(), price: 9.5, ..Default::default() })
-//!     .await?;
-//! p.price = 8.0;
-//! p.save().await?;
-//! let cheap = Product::objects()
-//!     .filter(Product::price.lt(10.0) & Product::is_active.eq(true))
-//!     .order_by(Product::name.desc())
-//!     .limit(10)
-//!     .all()
-//!     .await?;
-//! // The Django string form, checked at run time against the model:
-//! let n = Product::objects().filter(q("name__icontains", "wid")?).count().await?;
-//! # let _ = (cheap, n); Ok(()) }
-//! ```
-//!
-//! Modules: [`model`] (the `Model` trait, metadata, Meta), [`field`] (field types and
-//! options), [`expr`] (typed handles, F, aggregates, Case/When, subqueries), [`lookup`] (Q
-//! and the string form), [`query`] (QuerySet), [`compiler`] (SQL), [`validate`],
-//! [`db`] (databases), [`transaction`] (atomic), [`ddl`] (CREATE TABLE), [`instance`]
-//! (save/delete/refresh).
+#![doc = include_str!("../GUIDE.md")]
 
 pub mod cache;
 mod cascade;
@@ -51,15 +14,18 @@ mod error;
 pub mod expr;
 pub mod field;
 pub mod files;
+pub mod index;
 pub mod instance;
 pub mod json;
 pub mod lookup;
 mod macros;
 pub mod many_to_many;
+pub mod migrate;
 pub mod mixins;
 pub mod model;
 pub mod ordering;
 pub mod query;
+pub mod raw_value;
 pub mod relations;
 pub mod router;
 pub mod signals;
@@ -76,7 +42,7 @@ pub use expr::{
     coalesce, condition, exists, f, outer_ref, random, raw_sql, subquery, value, when,
 };
 pub use field::{Auto, Field, FieldMeta, FieldType, SqlValue, VectorIndex, VectorOps};
-pub use hyperdjango_pgwire::{Row, ToSql};
+pub use hyperdjango_pgwire::{Row, ToSql, pg_enum};
 pub use instance::SaveOptions;
 pub use lookup::{Q, q, register_lookup};
 pub use model::{Meta, Model, ModelMeta, ModelState};

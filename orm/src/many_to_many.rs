@@ -35,6 +35,7 @@
 use std::marker::PhantomData;
 
 use crate::compiler::quote;
+use crate::ddl::{ColumnDef, ForeignKeyDef, TableDef};
 use crate::error::{Error, Result};
 use crate::expr::Param;
 use crate::lookup::Q;
@@ -146,6 +147,22 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
     /// # Ok::<(), hyperdjango_orm::Error>(())
     /// ```
     pub fn create_table_sql(&self) -> Result<String> {
+        match self.table_def()? {
+            Some(t) => Ok(t.create_table_sql(None)),
+            None => Err(Error::Usage(format!(
+                "{}: a through model's table is created like any model's",
+                self.junction()?.table
+            ))),
+        }
+    }
+
+    /// The junction table as DDL data (for `new`; `None` for a `through` model, which is a
+    /// model of its own): what [`Models::m2m`](crate::migrate::Models::m2m) adds to the
+    /// migration system's model set.
+    pub fn table_def(&self) -> Result<Option<TableDef>> {
+        if self.through.is_some() {
+            return Ok(None);
+        }
         let j = self.junction()?;
         let col = |name: &str, m: &ModelMeta| {
             let pk = m.pk();
@@ -156,21 +173,30 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
                 "SMALLSERIAL" => "SMALLINT",
                 t => t,
             };
-            format!(
-                "{} {ty} NOT NULL REFERENCES {} ({}) ON DELETE CASCADE",
-                quote(name),
-                quote(m.table),
-                quote(pk.column)
-            )
+            ColumnDef {
+                name: name.to_string(),
+                sql_type: ty.to_string(),
+                nullable: false,
+                default: None,
+                primary_key: false,
+                unique: false,
+                references: Some(ForeignKeyDef {
+                    table: m.table.to_string(),
+                    column: pk.column.to_string(),
+                    on_delete: "CASCADE".into(),
+                }),
+                checks: Vec::new(),
+            }
         };
-        Ok(format!(
-            "CREATE TABLE {} ({}, {}, PRIMARY KEY ({}, {}))",
-            quote(j.table),
-            col(&j.a, A::meta()),
-            col(&j.b, B::meta()),
-            quote(&j.a),
-            quote(&j.b)
-        ))
+        Ok(Some(TableDef {
+            name: j.table.to_string(),
+            columns: vec![col(&j.a, A::meta()), col(&j.b, B::meta())],
+            composite_pk: vec![j.a.clone(), j.b.clone()],
+            unique_together: Vec::new(),
+            checks: Vec::new(),
+            indexes: Vec::new(),
+            unlogged: false,
+        }))
     }
 
     /// Creates the junction table on the current database.

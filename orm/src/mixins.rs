@@ -7,7 +7,7 @@
 //! | `Ownership` | `owner_id`: `Option<i64>`, indexed | inside [`with_owner`], default queries return that owner's rows only, and inserts with no owner get it |
 //! | `Versioned` | `version`: `i64` | optimistic locking: 1 on insert, +1 on each save, which only updates the row if it still has the version the instance read; a stale save is [`Error::Conflict`] and overwrites nothing |
 //!
-//! List them in a `#[mixins(...)]` attribute of [`model!`](crate::model); their fields come
+//! List them in a `#[mixins(...)]` attribute of [`model!`](crate::model!); their fields come
 //! after the model's own (`Timestamp` and `SoftDelete` need the `chrono` feature):
 //!
 //! ```

@@ -11,7 +11,7 @@
 //! [`PrimaryReplicaRouter`] is the usual setup: writes to the primary, reads spread over the
 //! replicas, and reads inside a transaction on the primary stay on the primary. With
 //! [`PrimaryReplicaRouter::health`] reads go only to replicas a
-//! [`ReplicaSet`](hyperdjango_pool::ReplicaSet) finds up, still standbys and within its lag
+//! [`ReplicaSet`] finds up, still standbys and within its lag
 //! bound, and to the primary when none is. Inside [`read_your_writes`] (one per request),
 //! every read after the request's first write goes to the primary too, so a request sees its
 //! own writes even when the replicas lag behind.

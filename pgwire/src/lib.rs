@@ -1,26 +1,6 @@
-//! A zero-copy, binary-protocol PostgreSQL client on tokio.
+//! A zero-copy, binary-protocol PostgreSQL client on tokio, with a sans-I/O protocol layer.
 //!
-//! - [`proto`]: the wire protocol with no I/O: encoders for every frontend message, decoders
-//!   for every backend message, and the authentication exchanges (MD5, SCRAM-SHA-256).
-//! - [`Connection`]: one backend connection, owned by one task, speaking the extended protocol
-//!   with binary parameters and results.
-//! - [`types`]: [`ToSql`] and [`FromSql`], the binary encoders and decoders.
-//! - [`Config`]: libpq-style URLs, `key=value` strings, PG* environment defaults.
-//! - `testing` (feature `testing`): a throwaway PostgreSQL server for tests and demos.
-//!
-//! ```no_run
-//! use hyperdjango_pgwire::Connection;
-//!
-//! # async fn f() -> hyperdjango_pgwire::Result<()> {
-//! let mut conn = Connection::connect_env().await?; // HYPER_DATABASE_URL, or PG* variables
-//! conn.batch_execute("CREATE TEMP TABLE items (id int8 PRIMARY KEY, name text NOT NULL)").await?;
-//! conn.execute("INSERT INTO items VALUES ($1, $2)", &[&1i64, &"widget"]).await?;
-//! for row in conn.query("SELECT id, name FROM items", &[]).await? {
-//!     let (id, name): (i64, &str) = (row.get("id")?, row.get("name")?);
-//!     println!("{id}: {name}");
-//! }
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../GUIDE.md")]
 
 pub mod config;
 mod conn;

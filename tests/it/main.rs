@@ -15,6 +15,8 @@ mod failover;
 mod failures;
 mod fuzz_seeds;
 mod idle;
+mod migrate;
+mod migrate_inspectdb;
 mod orm_cache;
 mod orm_crud;
 mod orm_fields;

@@ -26,7 +26,7 @@
 //!
 //! One module per family, each with its Rust types: [`numeric`] (exact decimals, money),
 //! [`time`] (dates, times, intervals, with `chrono` behind its feature), [`json`], [`net`]
-//! (inet, cidr, macaddr), [`bits`] (bit, varbit), [`array`] (N-dimensional arrays),
+//! (inet, cidr, macaddr), [`bits`] (bit, varbit), [`array`](mod@array) (N-dimensional arrays),
 //! [`range`] (ranges and multiranges), [`custom`] (enums, composites, hstore, pgvector), and
 //! `uuid` (feature `uuid`). The README has the full table of PostgreSQL types, Rust types and
 //! feature flags.
