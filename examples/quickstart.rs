@@ -8,8 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use hyperdjango::orm::prelude::*;
-use hyperdjango::pgwire::testing::TestCluster;
-use hyperdjango::{Connection, Pool, SqlState};
+use hyperdjango::{Connection, SqlState};
+
+mod support;
 
 model! {
     /// The spec's Product (in its own table, so the demo never touches a real `products`).
@@ -30,16 +31,9 @@ model! {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Keep the cluster alive until the end of main; dropping it stops and deletes it.
-    let (_cluster, url) = match std::env::var("HYPER_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => (None, url),
-        _ => {
-            println!("HYPER_DATABASE_URL is not set: starting a throwaway PostgreSQL server...");
-            let cluster = TestCluster::start()?;
-            let url = cluster.url();
-            (Some(cluster), url)
-        }
-    };
+    // Keep `server` alive until the end of main: dropping it stops a throwaway server.
+    let server = support::server()?;
+    let url = server.url.clone();
 
     let mut conn = Connection::connect_url(&url).await?;
     println!(
@@ -123,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn orm_demo(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n--- the ORM ---");
-    hyperdjango::orm::register_database("default", Pool::builder().url(url).max_size(4).build()?);
+    hyperdjango::orm::register_database("default", support::pool(url)?);
     hyperdjango::orm::ddl::create_table::<Product>(true).await?;
 
     // create

@@ -5,12 +5,12 @@
 //!
 //! Run it with `cargo run --example relations`.
 
-use hyperdjango::Pool;
 use hyperdjango::orm::db::count_queries;
 use hyperdjango::orm::many_to_many::ManyToMany;
 use hyperdjango::orm::prelude::*;
 use hyperdjango::orm::relations::{ForeignKey, OnDelete};
-use hyperdjango::pgwire::testing::TestCluster;
+
+mod support;
 
 model! {
     #[table = "rel_demo_customers"]
@@ -65,26 +65,8 @@ const TAGS: ManyToMany<Article, Tag> = ManyToMany::new("rel_demo_articles_tags")
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_cluster, url) = match std::env::var("HYPER_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => (None, url),
-        _ => {
-            println!("HYPER_DATABASE_URL is not set: starting a throwaway PostgreSQL server...");
-            let cluster = TestCluster::start()?;
-            let url = cluster.url();
-            (Some(cluster), url)
-        }
-    };
-    let pool = Pool::builder()
-        .url(&url)
-        .max_size(4)
-        // The demo drops its tables first (IF EXISTS): keep PostgreSQL's notices quiet.
-        .after_connect(|conn| {
-            Box::pin(async move {
-                conn.batch_execute("SET client_min_messages = warning")
-                    .await
-            })
-        })
-        .build()?;
+    let server = support::server()?;
+    let pool = support::pool(&server.url)?;
     hyperdjango::orm::register_database("default", pool);
     hyperdjango::orm::ddl::execute_batch(
         "DROP TABLE IF EXISTS rel_demo_articles_tags, rel_demo_orders CASCADE",

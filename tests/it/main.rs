@@ -10,6 +10,7 @@ mod common;
 mod connect;
 mod copy;
 mod errors;
+mod examples;
 mod failover;
 mod failures;
 mod fuzz_seeds;
