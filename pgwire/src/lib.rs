@@ -8,6 +8,16 @@
 //! - [`Config`]: libpq-style URLs, `key=value` strings, PG* environment defaults.
 //! - `testing` (feature `testing`): a throwaway PostgreSQL server for tests and demos.
 //!
+//! # Tracing
+//!
+//! With the feature `tracing`, connecting opens an INFO span `hyperdjango.connect` (server,
+//! port, database, user, TLS, authentication method, protocol version: never the password)
+//! and every query a DEBUG span `hyperdjango.query` (`db.system = "postgresql"`,
+//! `db.statement`, `db.response.rows`, `duration_ms`, `error.type`). Parameter values are
+//! recorded only after [`Config::trace_parameters`]`(true)`, and then only numbers and
+//! booleans (text and other values show as `<redacted TYPE>`). Without the feature no tracing
+//! code is compiled in. The spans go to whatever `tracing` subscriber the application installs.
+//!
 //! ```no_run
 //! use hyperdjango_pgwire::Connection;
 //!
@@ -33,6 +43,8 @@ mod sqlstate;
 mod statement;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[doc(hidden)]
+pub mod trace;
 pub mod types;
 
 pub use config::{
@@ -60,4 +72,6 @@ pub use conn::Params;
 #[doc(hidden)]
 pub mod __private {
     pub use bytes::BytesMut;
+    #[cfg(feature = "tracing")]
+    pub use tracing;
 }
