@@ -9,6 +9,12 @@
 //!
 //! The driver's main types are also re-exported at the top level.
 //!
+//! With the feature `tracing`, connects, queries, pool checkouts (and migrations) are
+//! [`tracing`](https://docs.rs/tracing) spans named `hyperdjango.*`, with OpenTelemetry's
+//! database fields (`db.system = "postgresql"`, `db.statement`, ...): see
+//! [`pgwire`]'s crate documentation for the list. Passwords are never recorded, parameter
+//! values only after [`Config::trace_parameters`]`(true)`.
+//!
 //! ```no_run
 //! use hyperdjango::{Connection, SqlState};
 //!

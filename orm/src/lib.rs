@@ -34,6 +34,11 @@
 //! # let _ = (cheap, n); Ok(()) }
 //! ```
 //!
+//! Tracing (feature `tracing`, forwarded to the pool and the driver): every query the ORM
+//! runs is the driver's `hyperdjango.query` span (SQL text, rows, duration; parameter values
+//! only after `Config::trace_parameters`), and every checkout the pool's
+//! `hyperdjango.pool.acquire` span. Without the feature no tracing code is compiled in.
+//!
 //! Modules: [`model`] (the `Model` trait, metadata, Meta), [`field`] (field types and
 //! options), [`expr`] (typed handles, F, aggregates, Case/When, subqueries), [`lookup`] (Q
 //! and the string form), [`query`] (QuerySet), [`compiler`] (SQL), [`validate`],

@@ -25,6 +25,12 @@
 //!   callbacks ([`Transaction`]).
 //! - **LISTEN/NOTIFY** through a [`Listener`] that reconnects and reports gaps.
 //! - **Metrics**: sizes, counters and acquire-wait percentiles ([`Pool::metrics`]).
+//! - **Tracing** (feature `tracing`): each [`Pool::acquire`] is a DEBUG span
+//!   `hyperdjango.pool.acquire` with `pool.max_size`, `pool.size`, `pool.in_use` and
+//!   `pool.waiters` when it started, `pool.new_connection` (the connection was opened for
+//!   it), `duration_ms` (the wait) and `error.type`; the driver's connect and query spans come
+//!   with it. [`PoolBuilder::trace_parameters`] opts in to (some) parameter values. Without
+//!   the feature no tracing code is compiled in.
 //!
 //! ```no_run
 //! use std::time::Duration;

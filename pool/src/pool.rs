@@ -436,9 +436,18 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub async fn acquire(&self) -> Result<PooledConnection> {
-        let span = hyperdjango_pgwire::__trace_span!(DEBUG, "hyperdjango.pool.acquire",
+        let span = hyperdjango_pgwire::__trace_span!(
+            DEBUG,
+            "hyperdjango.pool.acquire",
             { db.system = "postgresql" },
-            [pool.max_size, pool.size, pool.in_use, pool.waiters, pool.new_connection]);
+            [
+                pool.max_size,
+                pool.size,
+                pool.in_use,
+                pool.waiters,
+                pool.new_connection
+            ]
+        );
         span.with(|span| {
             let status = self.status();
             span.record("pool.max_size", status.max_size);

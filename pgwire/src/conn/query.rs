@@ -339,8 +339,17 @@ impl Connection {
         S: ToStatement + ?Sized,
         K: RowSink + Send,
     {
-        let span = crate::__trace_span!(DEBUG, "hyperdjango.query", { db.system = "postgresql" },
-            [db.statement, db.statement.name, db.query.parameters, db.response.rows]);
+        let span = crate::__trace_span!(
+            DEBUG,
+            "hyperdjango.query",
+            { db.system = "postgresql" },
+            [
+                db.statement,
+                db.statement.name,
+                db.query.parameters,
+                db.response.rows
+            ]
+        );
         #[cfg(feature = "tracing")]
         span.with(|span| {
             match statement.as_statement() {
@@ -354,7 +363,9 @@ impl Connection {
                 );
             }
         });
-        let result = span.instrument(self.run_untraced(statement, params, sink)).await;
+        let result = span
+            .instrument(self.run_untraced(statement, params, sink))
+            .await;
         if let Ok(rows) = &result {
             span.record("db.response.rows", *rows);
         }
