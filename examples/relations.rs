@@ -192,15 +192,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     TAGS.add(&articles[1], &[&tags[1], &tags[2]]).await?;
     TAGS.add(&articles[1], &[&tags[1]]).await?; // idempotent: already linked
 
-    println!("\nArticle ↔ Tag (many-to-many):");
+    println!("\nArticle ↔ Tag (many-to-many), every article's tags prefetched:");
+    let (tags_of, queries) =
+        count_queries(TAGS.prefetch_with::<i64>(&articles, Tag::objects().order_by(Tag::name)))
+            .await;
+    let tags_of = tags_of?;
     for a in &articles {
-        let (names, queries) = count_queries(async {
-            let tags = TAGS.all(a)?.order_by(Tag::name).all().await?;
-            Ok::<_, hyperdjango::orm::Error>(tags.into_iter().map(|t| t.name).collect::<Vec<_>>())
-        })
-        .await;
-        println!("  {}: {:?} ({queries} query)", a.title, names?);
+        let names: Vec<&str> = tags_of
+            .for_key(&a.id.get().unwrap())
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        println!("  {}: {names:?}", a.title);
     }
+    println!("  ({queries} query for {} articles)", articles.len());
     let with_postgres = TAGS.reverse(&tags[1])?.count().await?;
     println!("  articles tagged postgres: {with_postgres}");
     TAGS.set(&articles[0], &[&tags[0]]).await?;

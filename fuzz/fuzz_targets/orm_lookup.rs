@@ -2,12 +2,17 @@
 //! `order_by` names (`"-price"`, `"?"`) and `values`/`only`/`defer`/`distinct_on` names.
 //!
 //! Input: the first byte picks the value given to the lookup (a string, an integer, a bool, a
-//! list, a pair, NULL, a float); the rest, which must be UTF-8, is the path or name (and, split
+//! list, a pair, NULL, a float, a list of strings, a (vector, threshold) pair, a JSON value);
+//! the rest, which must be UTF-8, is the path or name (and, split
 //! on `,`, the list of names for `values`). For every input:
 //! - nothing panics;
 //! - `q` gives exactly the error an independent model of the grammar predicts (unknown field,
-//!   unknown transform, unknown lookup, wrong kind of value), and the message names the bad
-//!   part; otherwise it is Ok and the queryset compiles;
+//!   unknown transform, unknown lookup, a lookup on the wrong kind of field, wrong kind of
+//!   value), and the message names the bad part; otherwise it is Ok and the queryset
+//!   compiles. The grammar depends on the field's kind: after a JSONB field every part is a
+//!   key except a last part naming a lookup; array fields take `contains`, `contained_by`,
+//!   `overlap` and a list for `exact`; pgvector fields take the distance lookups with a
+//!   (vector, threshold) pair;
 //! - every SQL text that compiles has all its identifiers quoted: outside `"..."` there are
 //!   only SQL keywords, `$n` placeholders and punctuation, and the quotes are balanced.
 #![no_main]
@@ -28,10 +33,26 @@ model! {
         pub stock: i32 = Field::new().db_column("st\"ock col"),
         pub is_active: bool = Field::new(),
         pub weight_kg: Option<f64> = Field::new(),
+        pub attrs: serde_json::Value = Field::new(),
+        pub tags: Vec<String> = Field::new(),
+        pub embedding: Vector = Field::new().dimensions(3),
     }
 }
 
-const FIELDS: &[&str] = &["id", "label", "price", "stock", "is_active", "weight_kg"];
+const FIELDS: &[&str] = &[
+    "id",
+    "label",
+    "price",
+    "stock",
+    "is_active",
+    "weight_kg",
+    "attrs",
+    "tags",
+    "embedding",
+];
+const VECTOR_LOOKUPS: &[&str] = &["l2_distance", "cosine_distance", "inner_product"];
+/// The number of value kinds [`value`] makes.
+const KINDS: u8 = 10;
 const TRANSFORMS: &[&str] = &[
     "date", "year", "month", "day", "week", "week_day", "quarter", "hour", "minute", "second",
     "lower", "upper", "length",
@@ -54,6 +75,11 @@ const LOOKUPS: &[&str] = &[
     "isnull",
     "regex",
     "iregex",
+    "contained_by",
+    "has_key",
+    "has_keys",
+    "has_any_keys",
+    "overlap",
     // Registered below.
     "ne",
 ];
@@ -66,29 +92,95 @@ const KEYWORDS: &[&str] = &[
     "LOWER", "LENGTH", "EXTRACT", "DATE", "YEAR", "MONTH", "DAY", "WEEK", "QUARTER", "HOUR",
     "MINUTE", "SECOND", "DOW", "ISODOW", "RANDOM", "DISTINCT", "ON", "AS", "CAST", "CASE", "WHEN",
     "THEN", "ELSE", "END", "COALESCE", "LIMIT", "OFFSET", "integer", "text", "FLOOR", "date",
-    "replace",
+    "replace", "to_jsonb", "ARRAY", "TEXT", "JSONB",
 ];
 
 fn value(kind: u8) -> LookupValue {
-    match kind % 7 {
+    match kind % KINDS {
         0 => "wid".into_lookup_value(),
         1 => 3i32.into_lookup_value(),
         2 => true.into_lookup_value(),
         3 => vec![1i32, 2].into_lookup_value(),
         4 => (1i32, 5i32).into_lookup_value(),
         5 => None::<i32>.into_lookup_value(),
-        _ => 2.5f64.into_lookup_value(),
+        6 => 2.5f64.into_lookup_value(),
+        7 => vec!["a", "b"].into_lookup_value(),
+        8 => (Vector(vec![1.0, 2.0, 3.0]), 0.3).into_lookup_value(),
+        _ => serde_json::json!({"a": [1, null]}).into_lookup_value(),
     }
+}
+
+/// Value kinds that are one value, a list, a pair.
+fn is_one(k: u8) -> bool {
+    matches!(k, 0 | 1 | 2 | 6 | 9)
+}
+fn is_list(k: u8) -> bool {
+    matches!(k, 3 | 7)
+}
+fn is_pair(k: u8) -> bool {
+    matches!(k, 4 | 8)
 }
 
 /// What `q` must answer, from the grammar alone: `None` for Ok, else the message's tail.
 fn expected_error(path: &str, kind: u8) -> Option<String> {
+    let k = kind % KINDS;
     let mut parts = path.split("__");
     let name = parts.next().unwrap_or_default();
     if !FIELDS.contains(&name) {
         return Some(format!("Item.{name}: no such field"));
     }
     let rest: Vec<&str> = parts.collect();
+    let takes =
+        |lookup: &str, what: &str| Some(format!("Item.{path}: the {lookup} lookup takes {what}"));
+    let needs =
+        |lookup: &str, what: &str| Some(format!("Item.{path}: the {lookup} lookup needs {what}"));
+    if name == "attrs" {
+        // JSONB: every part is a key, but a last part that names a lookup.
+        let (keys, lookup) = match rest.split_last() {
+            Some((last, init)) if LOOKUPS.contains(last) => (init.len(), *last),
+            _ => (rest.len(), "exact"),
+        };
+        return match lookup {
+            "overlap" => needs(lookup, "an array field (attrs is JSONB)"),
+            "has_key" if k == 0 => None,
+            "has_key" => takes(lookup, "one key (a string)"),
+            "has_keys" | "has_any_keys" if k == 0 || k == 7 => None,
+            "has_keys" | "has_any_keys" => takes(lookup, "a list of keys"),
+            "contains" | "contained_by" if is_one(k) || is_list(k) => None,
+            "contains" | "contained_by" => takes(lookup, "a JSON value"),
+            "exact" if (k == 5 && keys > 0) || is_list(k) => None,
+            _ => value_error(path, lookup, k),
+        };
+    }
+    if rest.len() <= 1 {
+        let one = rest.first().copied().unwrap_or("exact");
+        if VECTOR_LOOKUPS.contains(&one) {
+            return if name != "embedding" {
+                needs(one, "a pgvector field")
+            } else if is_pair(k) {
+                None
+            } else {
+                takes(one, "a pair (query vector, threshold)")
+            };
+        }
+        if name == "tags" {
+            match one {
+                "contains" | "contained_by" | "overlap" if is_one(k) || is_list(k) => return None,
+                "contains" | "contained_by" | "overlap" => return takes(one, "a list of values"),
+                "exact" if is_list(k) => return None,
+                _ => {}
+            }
+        }
+    }
+    if let Some(last) = rest.last() {
+        match *last {
+            "has_key" | "has_keys" | "has_any_keys" => return needs(last, "a JSONB field"),
+            "contained_by" if name != "tags" => return needs(last, "a JSONB or array field"),
+            "overlap" if name != "tags" => return needs(last, "an array field"),
+            l if VECTOR_LOOKUPS.contains(&l) => return needs(l, "a pgvector field"),
+            _ => {}
+        }
+    }
     let (transforms, lookup) = match rest.split_last() {
         None => (&[][..], "exact"),
         Some((last, _)) if TRANSFORMS.contains(last) => (&rest[..], "exact"),
@@ -100,14 +192,23 @@ fn expected_error(path: &str, kind: u8) -> Option<String> {
     if !LOOKUPS.contains(&lookup) {
         return Some(format!("Item.{path}: unknown lookup {lookup:?}"));
     }
+    value_error(path, lookup, k)
+}
+
+/// The kind of value a lookup takes: a list for `in`, a pair for `range`, a bool for
+/// `isnull`, NULL only for `exact`, else one value.
+fn value_error(path: &str, lookup: &str, k: u8) -> Option<String> {
     let takes = |what: &str| Some(format!("Item.{path}: the {lookup} lookup takes {what}"));
-    match (lookup, kind % 7) {
-        ("in", 3) | ("range", 4) | ("isnull", 2) | ("exact", 5) => None,
-        ("in", _) => takes("a list"),
-        ("range", _) => takes("a pair (low, high)"),
-        ("isnull", _) => takes("a bool"),
-        (_, 5) => takes("a value, not NULL"),
-        (_, 3 | 4) => takes("one value"),
+    match lookup {
+        "in" if is_list(k) => None,
+        "range" if is_pair(k) => None,
+        "isnull" if k == 2 => None,
+        "exact" if k == 5 => None,
+        "in" => takes("a list"),
+        "range" => takes("a pair (low, high)"),
+        "isnull" => takes("a bool"),
+        _ if k == 5 => takes("a value, not NULL"),
+        _ if is_list(k) || is_pair(k) => takes("one value"),
         _ => None,
     }
 }
@@ -131,7 +232,10 @@ fn compile_error(path: &str, kind: u8) -> Option<String> {
         "iendswith",
     ]
     .contains(&lookup);
-    (text_lookup && kind % 7 != 0).then(|| {
+    // On JSONB and (as the one lookup) on arrays, contains is @>, not LIKE.
+    let containment =
+        lookup == "contains" && (name == "attrs" || (name == "tags" && parts.len() == 2));
+    (text_lookup && !containment && kind % KINDS != 0).then(|| {
         format!("Item.{name}: a text lookup (contains, startswith, ...) needs a string value")
     })
 }
@@ -185,7 +289,7 @@ fn assert_quoted(sql: &str) {
             i += 1;
         } else {
             assert!(
-                b" ,.()*=<>!%:|+-~\\".contains(&c),
+                b" ,.()*=<>!%:|+-~\\?&@#[]".contains(&c),
                 "unexpected character {:?} in {sql:?}",
                 c as char
             );
@@ -217,15 +321,19 @@ fn expect<T>(
     }
 }
 
-/// Compiles `qs`: Ok must be quoted SQL; an error must name one of `names` (or say which
-/// annotation or field is missing).
+/// Compiles `qs`: Ok must be quoted SQL; an error must name one of `names` (or, for a
+/// relation path, its first step).
 fn check(qs: &QuerySet<Item>, names: &[&str]) {
     match qs.to_sql() {
         Ok((sql, _)) => assert_quoted(&sql),
         Err(e) => {
             let msg = e.to_string();
+            // A relation path (`a__b`) may name the step that fails: here its first.
             assert!(
-                names.iter().any(|n| msg.contains(&format!("Item.{n}: "))),
+                names.iter().any(|n| {
+                    let first = n.split("__").next().unwrap_or(n);
+                    msg.contains(&format!("Item.{n}: ")) || msg.contains(&format!("Item.{first}: "))
+                }),
                 "error {msg:?} names none of {names:?}"
             );
         }

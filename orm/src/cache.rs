@@ -287,7 +287,7 @@ fn node_tables(m: &'static ModelMeta, n: &Node, out: &mut Vec<&'static str>) -> 
         }
         Node::Binary(a, _, b) => node_tables(m, a, out) && node_tables(m, b, out),
         Node::Neg(a) | Node::Extract(_, a) | Node::Cast(a, _) => node_tables(m, a, out),
-        Node::Func(_, args) => args.iter().all(|a| node_tables(m, a, out)),
+        Node::Func(_, args) | Node::Array(args) => args.iter().all(|a| node_tables(m, a, out)),
         Node::Agg { arg, filter, .. } => {
             arg.as_ref().is_none_or(|a| node_tables(m, a, out))
                 && filter.as_ref().is_none_or(|w| where_tables(m, w, out))

@@ -122,7 +122,9 @@ impl Ctx {
                 .unwrap_or_default(),
             Node::Name(n) => n.clone(),
             Node::Func(_, a) if !a.is_empty() => self.field_label(&a[0]),
-            Node::Extract(_, a) => self.field_label(a),
+            Node::Extract(_, a) | Node::Neg(a) | Node::Cast(a, _) | Node::Binary(a, _, _) => {
+                self.field_label(a)
+            }
             _ => "expression".into(),
         }
     }
@@ -186,12 +188,7 @@ impl Ctx {
             Node::Func(name, args) => {
                 out.push_str(name);
                 out.push('(');
-                for (k, a) in args.iter().enumerate() {
-                    if k > 0 {
-                        out.push_str(", ");
-                    }
-                    self.node(a, out)?;
-                }
+                self.node_list(args, out)?;
                 out.push(')');
             }
             Node::Extract(part, a) => match *part {
@@ -269,6 +266,22 @@ impl Ctx {
             }
             Node::Raw(sql, params) => self.raw(sql, params, out)?,
             Node::Random => out.push_str("RANDOM()"),
+            Node::Array(items) => {
+                out.push_str("ARRAY[");
+                self.node_list(items, out)?;
+                out.push(']');
+            }
+        }
+        Ok(())
+    }
+
+    /// Nodes separated by commas.
+    fn node_list(&mut self, items: &[Node], out: &mut String) -> Result<()> {
+        for (k, a) in items.iter().enumerate() {
+            if k > 0 {
+                out.push_str(", ");
+            }
+            self.node(a, out)?;
         }
         Ok(())
     }
@@ -299,6 +312,11 @@ impl Ctx {
             Node::Name(name) => scope.model.field(name).is_none_or(|f| f.nullable),
             Node::Extract(_, a) => self.is_nullable(a),
             Node::Func(_, a) => a.first().is_some_and(|a| self.is_nullable(a)),
+            // A JSON key may be missing: NULL.
+            Node::Binary(_, "->" | "->>", _) => true,
+            n if crate::vector::distance_operand(n).is_some() => {
+                crate::vector::distance_operand(n).is_some_and(|c| self.is_nullable(c))
+            }
             _ => false,
         }
     }
@@ -421,6 +439,12 @@ impl Ctx {
             Lookup::Lte => Some("<="),
             Lookup::Regex => Some("~"),
             Lookup::IRegex => Some("~*"),
+            Lookup::DataContains => Some("@>"),
+            Lookup::ContainedBy => Some("<@"),
+            Lookup::HasKey => Some("?"),
+            Lookup::HasKeys => Some("?&"),
+            Lookup::HasAnyKeys => Some("?|"),
+            Lookup::Overlap => Some("&&"),
             _ => None,
         };
         match (op, rhs) {
@@ -520,6 +544,16 @@ impl Ctx {
         for (k, t) in terms.iter().enumerate() {
             if k > 0 {
                 out.push_str(", ");
+            }
+            // The inner product descending is `<#>` ascending: the form a pgvector index
+            // serves (NULL vectors last, as nearest-neighbour search wants).
+            if let (true, None, Some(ip)) = (
+                t.desc,
+                t.nulls,
+                crate::vector::negated_inner_product(&t.node),
+            ) {
+                self.node(ip, out)?;
+                continue;
             }
             self.node(&t.node, out)?;
             if t.desc {

@@ -253,6 +253,44 @@ macro_rules! custom_field {
     };
 }
 
+/// Makes a [`pg_enum!`](crate::pg_enum) type a field type: its column type is the enum
+/// type `$pg`, and `$zero` is the value of a field that was not given.
+///
+/// ```
+/// use hyperdjango_orm::prelude::*;
+/// hyperdjango_orm::pg_enum! {
+///     pub enum Mood("mood") { Sad = "sad", Happy = "happy" }
+/// }
+/// hyperdjango_orm::enum_field!(Mood, "mood", Mood::Sad);
+/// model! {
+///     #[table = "people"]
+///     pub struct Person { pub id: Auto<i64> = Field::new().primary_key(), pub mood: Mood }
+/// }
+/// assert!(hyperdjango_orm::ddl::create_table_sql::<Person>()[0].contains(r#""mood" mood NOT NULL"#));
+/// assert_eq!(Person::default().mood, Mood::Sad);
+/// ```
+#[macro_export]
+macro_rules! enum_field {
+    ($t:ty, $pg:literal, $zero:expr) => {
+        impl $crate::FieldType for $t {
+            type Base = $t;
+            fn db_type() -> &'static str {
+                $pg
+            }
+            fn zero() -> Self {
+                $zero
+            }
+            fn as_base(&self) -> ::core::option::Option<&Self> {
+                ::core::option::Option::Some(self)
+            }
+            fn from_base(b: Self) -> Self {
+                b
+            }
+        }
+        impl $crate::field::NotNull for $t {}
+    };
+}
+
 /// A money amount: `NUMERIC(12, 2)`, rounded to cents (banker's rounding is not used:
 /// half away from zero, as accountants expect) when stored — the spec's `MoneyField`.
 ///

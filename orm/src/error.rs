@@ -78,6 +78,10 @@ pub enum Error {
     Driver(hyperdjango_pgwire::Error),
     /// An error from the pool (exhausted, timeout, closed, ...).
     Pool(hyperdjango_pool::Error),
+    /// The migration system refused or failed: an edited applied migration, a destructive
+    /// change without the flag, a malformed migration file, a failing statement (with the
+    /// migration's name), a file that cannot be read or written.
+    Migration(String),
 }
 
 impl Error {
@@ -183,6 +187,7 @@ impl fmt::Display for Error {
             Error::UnknownDatabase(a) => write!(f, "no database is registered as {a:?}"),
             Error::Driver(e) => e.fmt(f),
             Error::Pool(e) => e.fmt(f),
+            Error::Migration(m) => f.write_str(m),
         }
     }
 }

@@ -110,6 +110,8 @@ pub enum Node {
     Raw(String, Vec<Param>),
     /// random().
     Random,
+    /// `ARRAY[a, b, ...]` (cast it to give an empty array a type).
+    Array(Vec<Node>),
 }
 
 impl Node {
@@ -946,6 +948,19 @@ macro_rules! common_methods {
             self.lookup(Lookup::Gte, Rhs::Node(v.into_node()))
         }
 
+        /// Contains `v`: on text `LIKE '%v%'` (the user's `%`, `_` and `\` escaped), on
+        /// JSONB and arrays `@>` (see [`ContainsValue`](crate::containment::ContainsValue)).
+        pub fn contains(self, v: impl crate::containment::ContainsValue<$B>) -> Q<M> {
+            let (op, rhs) = v.contains_rhs();
+            self.lookup(op, rhs)
+        }
+
+        /// `<@`: the JSON document or array is contained in `v` (Django's `contained_by`).
+        pub fn contained_by(self, v: impl crate::containment::ContainedByValue<$B>) -> Q<M> {
+            let rhs = v.contained_by_rhs();
+            self.lookup(Lookup::ContainedBy, rhs)
+        }
+
         /// `IN (...)`; an empty list matches nothing (and sends no query text error).
         pub fn is_in<V: Operand<M, $B>>(self, values: impl IntoIterator<Item = V>) -> Q<M> {
             let list: Vec<Node> = values.into_iter().map(Operand::into_node).collect();
@@ -996,11 +1011,6 @@ macro_rules! text_methods {
         /// Case-insensitive equality (`UPPER(x) = UPPER(v)`).
         pub fn iexact(self, v: &str) -> Q<M> {
             self.text(Lookup::IExact, v.to_string())
-        }
-
-        /// Contains `v` (`LIKE '%v%'`, with the user's `%`, `_` and `\` escaped).
-        pub fn contains(self, v: &str) -> Q<M> {
-            self.text(Lookup::Contains, v.to_string())
         }
 
         /// Contains `v`, ignoring case (`ILIKE`).

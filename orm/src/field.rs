@@ -70,6 +70,11 @@ pub trait FieldType: ToSql + FromSqlOwned + Clone + Send + Sync + 'static {
     ) -> crate::Result<()> {
         Ok(())
     }
+    /// The number of dimensions of a pgvector value (`None` for other types and NULL).
+    #[doc(hidden)]
+    fn __vector_dims(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Non-null field types (what `Option<T>` may wrap).
@@ -167,6 +172,9 @@ impl<T: NotNull> FieldType for Option<T> {
     }
     fn from_base(b: T) -> Self {
         Some(b)
+    }
+    fn __vector_dims(&self) -> Option<usize> {
+        self.as_ref().and_then(T::__vector_dims)
     }
 }
 
@@ -433,8 +441,162 @@ pub struct FieldOptions {
     /// Unique per date, month or year of another (date or time) field: the 2005
     /// reference's `unique_for_date` and friends, checked by `validate_unique`.
     pub unique_for: Option<(UniqueFor, &'static str)>,
+    /// The column type, when it is not the Rust type's (`Field::db_type`).
+    pub db_type: Option<&'static str>,
+    /// The column's SQL DEFAULT: from `db_default`, or the literal of `default(value)` for
+    /// numbers, booleans and strings.
+    pub db_default: Option<String>,
     /// Mistakes in the declaration (an invalid regex), reported when the model is used.
     pub errors: Vec<String>,
+    /// For a pgvector field: the number of dimensions (`vector(N)`), checked before a save.
+    pub dimensions: Option<usize>,
+    /// For a pgvector field: an approximate nearest-neighbour index (HNSW or IVFFlat).
+    pub vector_index: Option<VectorIndex>,
+}
+
+/// The distance a pgvector index serves, which decides its operator class
+/// (`vector_l2_ops`, `vector_cosine_ops`, `vector_ip_ops`; `halfvec_...` and
+/// `sparsevec_...` for those types). An index only speeds up ordering by its own distance.
+///
+/// ```
+/// use hyperdjango_orm::field::VectorOps;
+/// assert_eq!(VectorOps::Cosine.opclass("vector"), "vector_cosine_ops");
+/// assert_eq!(VectorOps::InnerProduct.opclass("halfvec"), "halfvec_ip_ops");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorOps {
+    /// Euclidean distance (`<->`, [`l2_distance`](crate::Column::l2_distance)).
+    L2,
+    /// Cosine distance (`<=>`, [`cosine_distance`](crate::Column::cosine_distance)).
+    Cosine,
+    /// Inner product (`<#>`, [`inner_product`](crate::Column::inner_product)).
+    InnerProduct,
+}
+
+impl VectorOps {
+    /// The operator class for a column of pgvector type `ty` (`vector`, `halfvec`,
+    /// `sparsevec`).
+    pub fn opclass(self, ty: &str) -> String {
+        let op = match self {
+            VectorOps::L2 => "l2",
+            VectorOps::Cosine => "cosine",
+            VectorOps::InnerProduct => "ip",
+        };
+        format!("{ty}_{op}_ops")
+    }
+}
+
+/// The access method of a pgvector index, with its build parameters (`None`: the
+/// server's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorIndexKind {
+    /// HNSW: better speed/recall, slower to build; can be built on an empty table.
+    Hnsw {
+        /// Connections per layer (`m`, pgvector's default 16).
+        m: Option<u32>,
+        /// Candidate list size while building (`ef_construction`, default 64).
+        ef_construction: Option<u32>,
+    },
+    /// IVFFlat: faster to build; build it after the table has data.
+    IvfFlat {
+        /// Number of inverted lists (`lists`, default 100).
+        lists: Option<u32>,
+    },
+}
+
+/// A field-level pgvector index: `Field::new().dimensions(3).hnsw(VectorOps::Cosine)`, or
+/// with parameters `.vector_index(VectorIndex::hnsw(VectorOps::L2).m(16).ef_construction(64))`.
+/// [`crate::ddl`] emits it as `CREATE INDEX ... USING hnsw (col vector_l2_ops) WITH (...)`.
+///
+/// ```
+/// use hyperdjango_orm::field::{VectorIndex, VectorOps};
+/// let ix = VectorIndex::ivfflat(VectorOps::L2).lists(50);
+/// assert_eq!(ix.using_sql("vector"), "ivfflat ({col} vector_l2_ops) WITH (lists = 50)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VectorIndex {
+    /// The access method and its parameters.
+    pub kind: VectorIndexKind,
+    /// The distance it serves.
+    pub ops: VectorOps,
+}
+
+impl VectorIndex {
+    /// An HNSW index with the server's default parameters.
+    pub fn hnsw(ops: VectorOps) -> Self {
+        VectorIndex {
+            kind: VectorIndexKind::Hnsw {
+                m: None,
+                ef_construction: None,
+            },
+            ops,
+        }
+    }
+
+    /// An IVFFlat index with the server's default number of lists.
+    pub fn ivfflat(ops: VectorOps) -> Self {
+        VectorIndex {
+            kind: VectorIndexKind::IvfFlat { lists: None },
+            ops,
+        }
+    }
+
+    /// HNSW's `m` (ignored for IVFFlat).
+    pub fn m(mut self, value: u32) -> Self {
+        if let VectorIndexKind::Hnsw { m, .. } = &mut self.kind {
+            *m = Some(value);
+        }
+        self
+    }
+
+    /// HNSW's `ef_construction` (ignored for IVFFlat).
+    pub fn ef_construction(mut self, value: u32) -> Self {
+        if let VectorIndexKind::Hnsw {
+            ef_construction, ..
+        } = &mut self.kind
+        {
+            *ef_construction = Some(value);
+        }
+        self
+    }
+
+    /// IVFFlat's `lists` (ignored for HNSW).
+    pub fn lists(mut self, value: u32) -> Self {
+        if let VectorIndexKind::IvfFlat { lists } = &mut self.kind {
+            *lists = Some(value);
+        }
+        self
+    }
+
+    /// `method ({col} opclass) [WITH (...)]` for a column of pgvector type `ty`; `{col}`
+    /// stands for the quoted column. Parameters are numbers, never user text.
+    pub fn using_sql(&self, ty: &str) -> String {
+        let opclass = self.ops.opclass(ty);
+        let (method, params) = match self.kind {
+            VectorIndexKind::Hnsw { m, ef_construction } => (
+                "hnsw",
+                [("m", m), ("ef_construction", ef_construction)].to_vec(),
+            ),
+            VectorIndexKind::IvfFlat { lists } => ("ivfflat", [("lists", lists)].to_vec()),
+        };
+        let with: Vec<String> = params
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k} = {v}")))
+            .collect();
+        let mut s = format!("{method} ({{col}} {opclass})");
+        if !with.is_empty() {
+            s.push_str(&format!(" WITH ({})", with.join(", ")));
+        }
+        s
+    }
+
+    /// The index's access method name (`hnsw` or `ivfflat`).
+    pub fn method(&self) -> &'static str {
+        match self.kind {
+            VectorIndexKind::Hnsw { .. } => "hnsw",
+            VectorIndexKind::IvfFlat { .. } => "ivfflat",
+        }
+    }
 }
 
 /// The period of `unique_for_date`, `unique_for_month` and `unique_for_year`.
@@ -662,7 +824,36 @@ impl<T: FieldType> Field<T> {
     /// ```
     pub fn default(mut self, value: T) -> Self {
         self.opts.has_default = true;
+        if self.opts.db_default.is_none() {
+            self.opts.db_default = default_literal(&value);
+        }
         self.default = Some(Arc::new(move || value.clone()));
+        self
+    }
+
+    /// The column's DEFAULT in the database, as trusted SQL (`"now()"`, `"0"`): used by
+    /// DDL and migrations (adding a NOT NULL column with a default is safe on a full
+    /// table). `default(value)` sets it by itself for numbers, booleans and strings.
+    ///
+    /// ```
+    /// let f = hyperdjango_orm::Field::<i32>::new().db_default("42");
+    /// assert_eq!(f.options().db_default.as_deref(), Some("42"));
+    /// assert_eq!(hyperdjango_orm::Field::<bool>::new().default(true).options().db_default.as_deref(), Some("TRUE"));
+    /// ```
+    pub fn db_default(mut self, sql: &str) -> Self {
+        self.opts.db_default = Some(sql.to_string());
+        self
+    }
+
+    /// The column type in DDL instead of the Rust type's (`"varchar(20)"`, `"point"`): for
+    /// columns whose type the Rust type reads but does not name (what `inspectdb` writes).
+    ///
+    /// ```
+    /// let f = hyperdjango_orm::Field::<String>::new().db_type("varchar(20)");
+    /// assert_eq!(f.options().db_type, Some("varchar(20)"));
+    /// ```
+    pub fn db_type(mut self, sql_type: &'static str) -> Self {
+        self.opts.db_type = Some(sql_type);
         self
     }
 
@@ -875,6 +1066,30 @@ impl<T: FieldType> Field<T> {
     pub fn choice_list(&self) -> &[(T::Base, String)] {
         &self.choices
     }
+}
+
+/// The SQL literal of a default value, for the types that have one (numbers, booleans,
+/// strings, and `Option`s of them; `None` is NULL, which needs no DEFAULT).
+fn default_literal<T: 'static>(value: &T) -> Option<String> {
+    let v = value as &dyn Any;
+    macro_rules! lit {
+        ($($t:ty),*) => {$(
+            if let Some(x) = v.downcast_ref::<$t>() {
+                return Some(x.sql_literal());
+            }
+            if let Some(x) = v.downcast_ref::<Option<$t>>() {
+                return x.as_ref().map(|x| x.sql_literal());
+            }
+        )*};
+    }
+    if let Some(x) = v.downcast_ref::<f64>() {
+        return x.is_finite().then(|| x.sql_literal());
+    }
+    if let Some(x) = v.downcast_ref::<f32>() {
+        return x.is_finite().then(|| x.sql_literal());
+    }
+    lit!(i16, i32, i64, bool, String);
+    None
 }
 
 /// Encodes two values and compares the bytes: equality for any `ToSql` value.
@@ -1102,6 +1317,74 @@ impl<T: FieldType<Base = String>> Field<T> {
     }
 }
 
+impl<T: FieldType> Field<T>
+where
+    T::Base: crate::vector::VectorLike,
+{
+    /// The number of dimensions of a pgvector field: the column becomes `vector(N)`, and a
+    /// value of another length is an error naming the field before a save reaches the
+    /// server (and a validation error in `full_clean`).
+    ///
+    /// ```
+    /// use hyperdjango_orm::Vector;
+    /// let f = hyperdjango_orm::Field::<Vector>::new().dimensions(3);
+    /// assert_eq!(f.options().dimensions, Some(3));
+    /// assert!(f.validate(&Vector(vec![1.0, 2.0])).is_err());
+    /// assert!(f.validate(&Vector(vec![1.0, 2.0, 3.0])).is_ok());
+    /// ```
+    pub fn dimensions(mut self, n: usize) -> Self {
+        self.opts.dimensions = Some(n);
+        self.validator(move |v| {
+            let got = crate::vector::VectorLike::dims(v);
+            if got == n {
+                Ok(())
+            } else {
+                Err(format!("Expected {n} dimensions, not {got}."))
+            }
+        })
+    }
+
+    /// An HNSW index for nearest-neighbour search by the distance `ops`, with pgvector's
+    /// default parameters (see [`vector_index`](Self::vector_index) to set them).
+    ///
+    /// ```
+    /// use hyperdjango_orm::field::VectorOps;
+    /// use hyperdjango_orm::Vector;
+    /// let f = hyperdjango_orm::Field::<Vector>::new().dimensions(3).hnsw(VectorOps::Cosine);
+    /// assert_eq!(f.options().vector_index.unwrap().method(), "hnsw");
+    /// ```
+    pub fn hnsw(self, ops: VectorOps) -> Self {
+        self.vector_index(VectorIndex::hnsw(ops))
+    }
+
+    /// An IVFFlat index for nearest-neighbour search by the distance `ops` with `lists`
+    /// inverted lists (build it once the table has data: it learns its lists from them).
+    ///
+    /// ```
+    /// use hyperdjango_orm::field::VectorOps;
+    /// use hyperdjango_orm::Vector;
+    /// let f = hyperdjango_orm::Field::<Vector>::new().ivfflat(VectorOps::L2, 100);
+    /// assert_eq!(f.options().vector_index.unwrap().method(), "ivfflat");
+    /// ```
+    pub fn ivfflat(self, ops: VectorOps, lists: u32) -> Self {
+        self.vector_index(VectorIndex::ivfflat(ops).lists(lists))
+    }
+
+    /// A pgvector index with explicit parameters.
+    ///
+    /// ```
+    /// use hyperdjango_orm::field::{VectorIndex, VectorOps};
+    /// use hyperdjango_orm::Vector;
+    /// let f = hyperdjango_orm::Field::<Vector>::new()
+    ///     .vector_index(VectorIndex::hnsw(VectorOps::L2).m(24).ef_construction(100));
+    /// assert!(f.options().vector_index.is_some());
+    /// ```
+    pub fn vector_index(mut self, index: VectorIndex) -> Self {
+        self.opts.vector_index = Some(index);
+        self
+    }
+}
+
 /// Integer types (for the positive and small flavours).
 pub trait IntLike: PartialOrd + SqlLiteral + fmt::Display + From<i16> {}
 impl IntLike for i16 {}
@@ -1261,6 +1544,8 @@ pub struct FieldMeta {
     pub(crate) now_param: Option<fn() -> crate::expr::Param>,
     /// The model a foreign key points at.
     pub relation: Option<crate::relations::Relation>,
+    /// The dimensions of a pgvector value held in a `&dyn Any` of the field's type.
+    pub(crate) vector_dims: fn(&dyn Any) -> Option<usize>,
     /// The typed `Field<T>`.
     typed: Box<dyn Any + Send + Sync>,
 }
@@ -1291,7 +1576,12 @@ impl FieldMeta {
                 (None, Some(_)) => Box::leak(format!("{name}_id").into_boxed_str()),
             },
             index,
-            sql_type: T::db_type(),
+            sql_type: match (field.opts.db_type, field.opts.dimensions) {
+                (Some(t), _) => t,
+                // `vector(N)`: built once per field of a model, so leaking is bounded.
+                (None, Some(n)) => Box::leak(format!("{}({n})", T::db_type()).into_boxed_str()),
+                (None, None) => T::db_type(),
+            },
             nullable: T::NULLABLE,
             auto: T::AUTO,
             options: field.opts.clone(),
@@ -1299,6 +1589,7 @@ impl FieldMeta {
             checks: field.check_sql(),
             now_param: field.now_param,
             relation: T::relation(),
+            vector_dims: |v| v.downcast_ref::<T>().and_then(T::__vector_dims),
             typed: Box::new(field),
         }
     }

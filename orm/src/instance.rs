@@ -122,6 +122,7 @@ async fn save_rows<M: Model>(
 ) -> Result<bool> {
     let meta = M::meta();
     m.__pre_save(insert);
+    crate::vector::check_dimensions(m)?;
     let mut inserted = insert;
     if insert {
         crate::ordering::place_last(m, alias).await?;

@@ -48,6 +48,7 @@
 pub mod cache;
 mod cascade;
 pub mod compiler;
+pub mod containment;
 pub mod custom_field;
 pub mod db;
 pub mod ddl;
@@ -55,19 +56,24 @@ mod error;
 pub mod expr;
 pub mod field;
 pub mod files;
+pub mod index;
 pub mod instance;
+pub mod json;
 pub mod lookup;
 mod macros;
 pub mod many_to_many;
+pub mod migrate;
 pub mod mixins;
 pub mod model;
 pub mod ordering;
 pub mod query;
+pub mod raw_value;
 pub mod relations;
 pub mod router;
 pub mod signals;
 pub mod transaction;
 pub mod validate;
+pub mod vector;
 
 pub use custom_field::{ArrayElement, CustomField};
 pub use db::{DEFAULT_DB, database, register_database, unregister_database, using_database};
@@ -77,14 +83,15 @@ pub use expr::{
     OrderBy, Param, StdDev, StdDevSample, Sum, Variance, VarianceSample, When, case, cast,
     coalesce, condition, exists, f, outer_ref, random, raw_sql, subquery, value, when,
 };
-pub use field::{Auto, Field, FieldMeta, FieldType, SqlValue};
-pub use hyperdjango_pgwire::{Row, ToSql};
+pub use field::{Auto, Field, FieldMeta, FieldType, SqlValue, VectorIndex, VectorOps};
+pub use hyperdjango_pgwire::{Row, ToSql, pg_enum};
 pub use instance::SaveOptions;
 pub use lookup::{Q, q, register_lookup};
 pub use model::{Meta, Model, ModelMeta, ModelState};
 pub use query::{BulkOptions, Conflict, FromRow, QuerySet, Values};
 pub use transaction::{atomic, atomic_using, in_atomic_block, on_commit};
 pub use validate::{NON_FIELD_ERRORS, ValidationErrors};
+pub use vector::{HalfVector, SparseVector, Vector};
 
 /// What the crate's macros refer to; not part of the API.
 #[doc(hidden)]
@@ -99,7 +106,7 @@ pub mod prelude {
     pub use crate::{
         Aggregate, Auto, Avg, BulkOptions, Column, Conflict, Count, CountAll, Error, Expr, F,
         Field, Max, Meta, Min, Model, Q, QuerySet, SaveOptions, StdDev, Sum, ValidationErrors,
-        Variance, atomic, case, cast, coalesce, condition, exists, f, model, outer_ref, q, random,
-        raw_sql, subquery, value, when,
+        Variance, Vector, VectorOps, atomic, case, cast, coalesce, condition, exists, f, model,
+        outer_ref, q, random, raw_sql, subquery, value, when,
     };
 }

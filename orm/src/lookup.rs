@@ -10,6 +10,21 @@
 //! `iregex`, and any registered with [`register_lookup`]. Transforms: `date`, `year`,
 //! `month`, `day`, `week`, `week_day`, `quarter`, `hour`, `minute`, `second`, `lower`,
 //! `upper`, `length`.
+//!
+//! Lookups depend on the field's kind, as in Django:
+//!
+//! - **JSONB** ([`crate::json`]): `contains` (`@>`), `contained_by` (`<@`), `has_key` (`?`),
+//!   `has_keys` (`?&`), `has_any_keys` (`?|`), and key paths: `attributes__cpu`,
+//!   `attributes__dims__width__gt`, `attributes__ports__0` (every part after the field is a
+//!   key but a last part naming a lookup; keys are bind parameters).
+//! - **Arrays** ([`crate::containment`]): `contains` (`@>`), `contained_by` (`<@`),
+//!   `overlap` (`&&`), and `exact` with a list. On text, `contains` stays `LIKE`.
+//! - **pgvector** ([`crate::vector`]): `l2_distance`, `cosine_distance` (distance `<=` the
+//!   threshold) and `inner_product` (inner product `>=` the threshold), each with a
+//!   `(query vector, threshold)` pair.
+//!
+//! A lookup on the wrong kind of field (`has_key` on an integer) is an error naming the model,
+//! the field and its type.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -42,6 +57,18 @@ pub enum Lookup {
     IsNull,
     Regex,
     IRegex,
+    /// `@>`: a JSON document or an array contains the value.
+    DataContains,
+    /// `<@`: a JSON document or an array is contained in the value.
+    ContainedBy,
+    /// `?`: a JSON object has the key.
+    HasKey,
+    /// `?&`: a JSON object has all the keys.
+    HasKeys,
+    /// `?|`: a JSON object has any of the keys.
+    HasAnyKeys,
+    /// `&&`: arrays with an element in common.
+    Overlap,
     User(Arc<UserLookup>),
 }
 
@@ -281,12 +308,15 @@ pub(crate) fn user_lookup(name: &str) -> Option<Arc<UserLookup>> {
         .cloned()
 }
 
+/// The lookups, for error messages.
+pub(crate) const LOOKUP_LIST: &str = "lookups: exact, iexact, contains, icontains, in, gt, gte, lt, lte, startswith, istartswith, endswith, iendswith, range, isnull, regex, iregex; for JSONB and array fields contained_by, has_key, has_keys, has_any_keys, overlap; for pgvector fields l2_distance, cosine_distance, inner_product; or one registered with register_lookup";
+
 const TRANSFORMS: &[&str] = &[
     "date", "year", "month", "day", "week", "week_day", "quarter", "hour", "minute", "second",
     "lower", "upper", "length",
 ];
 
-fn builtin_lookup(name: &str) -> Option<Lookup> {
+pub(crate) fn builtin_lookup(name: &str) -> Option<Lookup> {
     Some(match name {
         "exact" => Lookup::Exact,
         "iexact" => Lookup::IExact,
@@ -305,6 +335,11 @@ fn builtin_lookup(name: &str) -> Option<Lookup> {
         "isnull" => Lookup::IsNull,
         "regex" => Lookup::Regex,
         "iregex" => Lookup::IRegex,
+        "contained_by" => Lookup::ContainedBy,
+        "has_key" => Lookup::HasKey,
+        "has_keys" => Lookup::HasKeys,
+        "has_any_keys" => Lookup::HasAnyKeys,
+        "overlap" => Lookup::Overlap,
         _ => return None,
     })
 }
@@ -381,6 +416,8 @@ macro_rules! one_value {
     )*};
 }
 one_value!(i16, i32, i64, f32, f64, bool, String, Vec<u8>);
+#[cfg(feature = "serde_json")]
+one_value!(serde_json::Value);
 #[cfg(feature = "chrono")]
 one_value!(
     chrono::DateTime<chrono::Utc>,
@@ -479,6 +516,23 @@ fn lookup_where(meta: &'static crate::ModelMeta, path: &str, value: LookupValue)
             return Ok(related_where(field.index, target, inner));
         }
     }
+    if crate::json::is_json_type(field.sql_type) {
+        return crate::json::json_lookup(meta, path, field, &rest, value);
+    }
+    if rest.len() <= 1 {
+        let one = rest.first().copied().unwrap_or("exact");
+        if crate::vector::VECTOR_LOOKUPS.contains(&one) {
+            return crate::vector::vector_lookup(meta, path, field, one, value);
+        }
+        if crate::containment::is_array_type(field.sql_type) {
+            if let Some(w) = crate::containment::array_lookup(meta, path, field, one, &value)? {
+                return Ok(w);
+            }
+        }
+    }
+    if let Some(last) = rest.last() {
+        crate::containment::check_kind(meta, path, field, last)?;
+    }
     let (transforms, lookup_name) = match rest.split_last() {
         None => (&[][..], "exact"),
         Some((last, init)) if TRANSFORMS.contains(last) => {
@@ -497,22 +551,36 @@ fn lookup_where(meta: &'static crate::ModelMeta, path: &str, value: LookupValue)
         }
         lhs = transform_node(t, lhs);
     }
-    let op = match builtin_lookup(lookup_name) {
-        Some(op) => op,
-        None => match user_lookup(lookup_name) {
-            Some(l) => Lookup::User(l),
-            None => {
-                return Err(Error::field(
-                    meta.name,
-                    path,
-                    format!(
-                        "unknown lookup {lookup_name:?} (lookups: exact, iexact, contains, icontains, in, gt, gte, lt, lte, startswith, istartswith, endswith, iendswith, range, isnull, regex, iregex, or one registered with register_lookup)"
-                    ),
-                ));
-            }
+    let op = lookup_op(meta, path, lookup_name)?;
+    lookup_rhs(meta, path, lhs, op, lookup_name, value, Node::Param)
+}
+
+/// The operator of lookup `name` (built in or registered), or an error naming the path.
+pub(crate) fn lookup_op(meta: &crate::ModelMeta, path: &str, name: &str) -> Result<Lookup> {
+    match builtin_lookup(name) {
+        Some(op) => Ok(op),
+        None => match user_lookup(name) {
+            Some(l) => Ok(Lookup::User(l)),
+            None => Err(Error::field(
+                meta.name,
+                path,
+                format!("unknown lookup {name:?} ({LOOKUP_LIST})"),
+            )),
         },
-    };
-    let v = value;
+    }
+}
+
+/// The condition `lhs op value`, each value turned into a node by `wrap` (the parameter
+/// itself, or `to_jsonb(parameter)` for JSON comparisons). `exact` NULL is `IS NULL`.
+pub(crate) fn lookup_rhs(
+    meta: &crate::ModelMeta,
+    path: &str,
+    lhs: Node,
+    op: Lookup,
+    lookup_name: &str,
+    value: LookupValue,
+    wrap: fn(Param) -> Node,
+) -> Result<Where> {
     let bad = |what: &str| {
         Err(Error::field(
             meta.name,
@@ -520,10 +588,10 @@ fn lookup_where(meta: &'static crate::ModelMeta, path: &str, value: LookupValue)
             format!("the {lookup_name} lookup takes {what}"),
         ))
     };
-    let rhs = match (&op, v) {
-        (Lookup::In, LookupValue::List(l)) => Rhs::List(l.into_iter().map(Node::Param).collect()),
+    let rhs = match (&op, value) {
+        (Lookup::In, LookupValue::List(l)) => Rhs::List(l.into_iter().map(wrap).collect()),
         (Lookup::In, _) => return bad("a list"),
-        (Lookup::Range, LookupValue::Pair(a, b)) => Rhs::Pair(Node::Param(a), Node::Param(b)),
+        (Lookup::Range, LookupValue::Pair(a, b)) => Rhs::Pair(wrap(a), wrap(b)),
         (Lookup::Range, _) => return bad("a pair (low, high)"),
         (Lookup::IsNull, LookupValue::One(p)) => {
             let mut buf = hyperdjango_pgwire::__private::BytesMut::new();
@@ -543,7 +611,7 @@ fn lookup_where(meta: &'static crate::ModelMeta, path: &str, value: LookupValue)
             });
         }
         (_, LookupValue::Null) => return bad("a value, not NULL"),
-        (_, LookupValue::One(p)) => Rhs::Node(Node::Param(p)),
+        (_, LookupValue::One(p)) => Rhs::Node(wrap(p)),
         (_, _) => return bad("one value"),
     };
     Ok(Where::Lookup { lhs, op, rhs })

@@ -35,11 +35,17 @@
 use std::marker::PhantomData;
 
 use crate::compiler::quote;
+use crate::ddl::{ColumnDef, ForeignKeyDef, TableDef};
 use crate::error::{Error, Result};
 use crate::expr::Param;
 use crate::lookup::Q;
 use crate::model::{Model, ModelMeta};
 use crate::query::QuerySet;
+use crate::relations::Prefetched;
+
+/// The annotation that carries, with each prefetched row, the keys of the items it is
+/// linked to.
+const PREFETCH_KEYS: &str = "hd_prefetch_keys";
 
 /// A many-to-many relation between `A` and `B` (see the [module docs](self)).
 pub struct ManyToMany<A, B> {
@@ -141,6 +147,22 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
     /// # Ok::<(), hyperdjango_orm::Error>(())
     /// ```
     pub fn create_table_sql(&self) -> Result<String> {
+        match self.table_def()? {
+            Some(t) => Ok(t.create_table_sql(None)),
+            None => Err(Error::Usage(format!(
+                "{}: a through model's table is created like any model's",
+                self.junction()?.table
+            ))),
+        }
+    }
+
+    /// The junction table as DDL data (for `new`; `None` for a `through` model, which is a
+    /// model of its own): what [`Models::m2m`](crate::migrate::Models::m2m) adds to the
+    /// migration system's model set.
+    pub fn table_def(&self) -> Result<Option<TableDef>> {
+        if self.through.is_some() {
+            return Ok(None);
+        }
         let j = self.junction()?;
         let col = |name: &str, m: &ModelMeta| {
             let pk = m.pk();
@@ -151,26 +173,118 @@ impl<A: Model, B: Model> ManyToMany<A, B> {
                 "SMALLSERIAL" => "SMALLINT",
                 t => t,
             };
-            format!(
-                "{} {ty} NOT NULL REFERENCES {} ({}) ON DELETE CASCADE",
-                quote(name),
-                quote(m.table),
-                quote(pk.column)
-            )
+            ColumnDef {
+                name: name.to_string(),
+                sql_type: ty.to_string(),
+                nullable: false,
+                default: None,
+                primary_key: false,
+                unique: false,
+                references: Some(ForeignKeyDef {
+                    table: m.table.to_string(),
+                    column: pk.column.to_string(),
+                    on_delete: "CASCADE".into(),
+                }),
+                checks: Vec::new(),
+            }
         };
-        Ok(format!(
-            "CREATE TABLE {} ({}, {}, PRIMARY KEY ({}, {}))",
-            quote(j.table),
-            col(&j.a, A::meta()),
-            col(&j.b, B::meta()),
-            quote(&j.a),
-            quote(&j.b)
-        ))
+        Ok(Some(TableDef {
+            name: j.table.to_string(),
+            columns: vec![col(&j.a, A::meta()), col(&j.b, B::meta())],
+            composite_pk: vec![j.a.clone(), j.b.clone()],
+            unique_together: Vec::new(),
+            checks: Vec::new(),
+            indexes: Vec::new(),
+            unlogged: false,
+        }))
     }
 
     /// Creates the junction table on the current database.
     pub async fn create_table(&self) -> Result<()> {
         crate::ddl::execute_batch(&self.create_table_sql()?).await
+    }
+
+    /// The `B`s linked to each of `items`, in ONE query however many items (Django's
+    /// `prefetch_related("tags")`): read each item's with [`Prefetched::for_key`] and the
+    /// item's primary key. A `B` linked to several items is in each of their lists (a clone
+    /// per extra item, so `B` must be `Clone`).
+    ///
+    /// ```no_run
+    /// # use hyperdjango_orm::prelude::*;
+    /// # use hyperdjango_orm::many_to_many::ManyToMany;
+    /// # model! { #[derive(Debug, Clone)] #[table = "articles"] pub struct Article { pub id: Auto<i64> = Field::new().primary_key() } }
+    /// # model! { #[derive(Debug, Clone)] #[table = "tags"] pub struct Tag { pub id: Auto<i32> = Field::new().primary_key(), pub name: String } }
+    /// const TAGS: ManyToMany<Article, Tag> = ManyToMany::new("articles_tags");
+    /// # async fn f() -> hyperdjango_orm::Result<()> {
+    /// let articles = Article::objects().all().await?;
+    /// let tags = TAGS.prefetch::<i64>(&articles).await?; // one query
+    /// for a in &articles {
+    ///     let names: Vec<&str> = tags.for_key(&a.id.get().unwrap()).iter().map(|t| t.name.as_str()).collect();
+    ///     println!("{names:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn prefetch<K>(&self, items: &[A]) -> Result<Prefetched<K, B>>
+    where
+        K: crate::field::SqlValue + hyperdjango_pgwire::types::FromSqlOwned + std::hash::Hash + Eq,
+        B: Clone,
+    {
+        self.prefetch_with(items, QuerySet::new()).await
+    }
+
+    /// [`prefetch`](Self::prefetch) through a QuerySet of `B` of your own (Django's
+    /// `Prefetch("tags", queryset=...)`): its filters, ordering and `select_related` apply.
+    pub async fn prefetch_with<K>(
+        &self,
+        items: &[A],
+        queryset: QuerySet<B>,
+    ) -> Result<Prefetched<K, B>>
+    where
+        K: crate::field::SqlValue + hyperdjango_pgwire::types::FromSqlOwned + std::hash::Hash + Eq,
+        B: Clone,
+    {
+        let mut keys: Vec<K> = Vec::with_capacity(items.len());
+        let mut seen = std::collections::HashSet::new();
+        for a in items {
+            let k = crate::relations::key_of::<A, K>(a)?;
+            if seen.insert(k.clone()) {
+                keys.push(k);
+            }
+        }
+        let mut groups: std::collections::HashMap<K, Vec<B>> = std::collections::HashMap::new();
+        if keys.is_empty() {
+            return Ok(Prefetched { groups });
+        }
+        let j = self.junction()?;
+        let b = B::meta();
+        let (t, ja, jb) = (quote(j.table), quote(&j.a), quote(&j.b));
+        let pk = format!("{}.{}", b.qtable(), quote(b.pk().column));
+        let keys: Param = std::sync::Arc::new(keys);
+        // Each B once, with the keys of the items (among those asked for) it is linked to.
+        let linked = crate::lookup::Where::Raw(
+            format!("{pk} IN (SELECT {jb} FROM {t} WHERE {ja} = ANY(%s))"),
+            vec![keys.clone()],
+            Some(vec![j.table]),
+        );
+        let owners = crate::expr::raw_sql::<B, Vec<K>>(
+            &format!("ARRAY(SELECT {ja} FROM {t} WHERE {jb} = {pk} AND {ja} = ANY(%s))"),
+            vec![keys],
+        );
+        let rows = queryset
+            .filter(Q::from_where(linked))
+            .annotate(PREFETCH_KEYS, owners)
+            .all_annotated()
+            .await?;
+        for (object, row) in rows {
+            let owners: Vec<K> = row.get(PREFETCH_KEYS)?;
+            if let Some((last, rest)) = owners.split_last() {
+                for k in rest {
+                    groups.entry(k.clone()).or_default().push(object.clone());
+                }
+                groups.entry(last.clone()).or_default().push(object);
+            }
+        }
+        Ok(Prefetched { groups })
     }
 
     /// `B`s linked to `a`, as a QuerySet (filter, order, count it as any other).

@@ -127,16 +127,8 @@ impl std::hash::Hash for ModelState {
     fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
-/// A named index over fields.
-#[derive(Debug, Clone)]
-pub struct IndexSpec {
-    /// The index's name (generated when empty).
-    pub name: Option<String>,
-    /// The fields.
-    pub fields: Vec<String>,
-    /// A UNIQUE index.
-    pub unique: bool,
-}
+/// An index over fields (see [`crate::index::Index`]).
+pub type IndexSpec = crate::index::Index;
 
 /// A user's `clean` hook, type-erased (an `Arc<dyn Fn(&M) -> Result<(), ValidationErrors>>`).
 pub(crate) type AnyHook = Box<dyn Any + Send + Sync>;
@@ -225,11 +217,21 @@ impl<M> Meta<M> {
 
     /// An index over several fields (call again for more).
     pub fn index<const N: usize>(mut self, fields: [&str; N]) -> Self {
-        self.indexes.push(IndexSpec {
-            name: None,
-            fields: fields.iter().map(|s| s.to_string()).collect(),
-            unique: false,
-        });
+        self.indexes.push(IndexSpec::on(fields));
+        self
+    }
+
+    /// An index of any kind: method, opclasses, parameters, partial, concurrently (see
+    /// [`crate::index`]).
+    ///
+    /// ```
+    /// use hyperdjango_orm::prelude::*;
+    /// use hyperdjango_orm::index::{Index, IndexMethod};
+    /// let m: Meta<()> = Meta::new().add_index(Index::on(["tags"]).gin());
+    /// # let _ = m;
+    /// ```
+    pub fn add_index(mut self, index: crate::index::Index) -> Self {
+        self.indexes.push(index);
         self
     }
 
@@ -486,12 +488,17 @@ impl ModelMeta {
             .chain(meta.indexes.iter().map(|i| &i.fields))
         {
             for n in set {
-                if !known(n) {
+                if !n.starts_with('(') && !known(n) {
                     errors.push((
                         n.clone(),
                         "Meta.unique_together/indexes names no such field".into(),
                     ));
                 }
+            }
+        }
+        for ix in &meta.indexes {
+            for p in ix.problems() {
+                errors.push(("Meta".into(), format!("index {:?}: {p}", ix.fields)));
             }
         }
         if let Some(g) = &meta.get_latest_by {
@@ -616,6 +623,23 @@ impl ModelMeta {
             Some((field, message)) => Err(Error::field(self.name, field.clone(), message.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Every mistake in the declaration, as (field or `Meta`, message): what
+    /// [`check`](Self::check) reports the first of, and the migration system's `check`
+    /// command lists.
+    ///
+    /// ```
+    /// use hyperdjango_orm::prelude::*;
+    /// model! {
+    ///     #[table = "bad"]
+    ///     #[meta = Meta::new().ordering(["nope"])]
+    ///     pub struct Bad { pub id: Auto<i32> = Field::new().primary_key() }
+    /// }
+    /// assert_eq!(Bad::meta().errors()[0].0, "nope");
+    /// ```
+    pub fn errors(&self) -> &[(String, String)] {
+        &self.errors
     }
 
     pub(crate) fn no_such_field(&self, name: &str) -> Error {

@@ -246,7 +246,7 @@ where
 
 /// The primary key of `object` as a `K` (through its binary encoding, so any key type
 /// whose encodings agree works).
-fn key_of<T: Model, K: FromSqlOwned>(object: &T) -> Result<K> {
+pub(crate) fn key_of<T: Model, K: FromSqlOwned>(object: &T) -> Result<K> {
     let meta = T::meta();
     let unsaved = || {
         Error::Usage(format!(
@@ -508,7 +508,7 @@ fn fk_field<M: Model, T: 'static, K: 'static>(
 /// [`Column::prefetch`](crate::Column)): one query for any number of targets.
 #[derive(Debug)]
 pub struct Prefetched<K, M> {
-    groups: std::collections::HashMap<K, Vec<M>>,
+    pub(crate) groups: std::collections::HashMap<K, Vec<M>>,
 }
 
 impl<K: std::hash::Hash + Eq, M> Prefetched<K, M> {
@@ -741,7 +741,8 @@ pub(crate) fn path_node(meta: &'static crate::ModelMeta, path: &str) -> Result<c
     let (name, rest) = path
         .split_once("__")
         .ok_or_else(|| meta.no_such_field(path))?;
-    let field = meta.field(name).ok_or_else(|| meta.no_such_field(name))?;
+    // An unknown first step names the whole path (`Order.cutsomer__name`).
+    let field = meta.field(name).ok_or_else(|| meta.no_such_field(path))?;
     let rel = field.relation.ok_or_else(|| {
         crate::Error::field(
             meta.name,

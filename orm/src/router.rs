@@ -9,8 +9,12 @@
 //! 5. the [`using_database`](crate::using_database) scope, else `default`.
 //!
 //! [`PrimaryReplicaRouter`] is the usual setup: writes to the primary, reads spread over the
-//! replicas, and reads inside a transaction on the primary stay on the primary (so a
-//! request reads its own writes).
+//! replicas, and reads inside a transaction on the primary stay on the primary. With
+//! [`PrimaryReplicaRouter::health`] reads go only to replicas a
+//! [`ReplicaSet`](hyperdjango_pool::ReplicaSet) finds up, still standbys and within its lag
+//! bound, and to the primary when none is. Inside [`read_your_writes`] (one per request),
+//! every read after the request's first write goes to the primary too, so a request sees its
+//! own writes even when the replicas lag behind.
 //!
 //! ```no_run
 //! use hyperdjango_orm::router::{add_router, PrimaryReplicaRouter};
@@ -23,10 +27,74 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
+use hyperdjango_pool::ReplicaSet;
+
 use crate::model::ModelMeta;
+
+tokio::task_local! {
+    /// Set by [`read_your_writes`]: whether this request wrote through a primary/replica
+    /// router.
+    static WROTE: Arc<AtomicBool>;
+}
+
+/// Runs `fut` as one request whose reads stick to the primary once it has written: after
+/// the first write a [`PrimaryReplicaRouter`] routes (or an explicit [`stick_to_primary`]),
+/// every read it routes goes to the primary, which already has the write, instead of a
+/// replica that may not have replayed it yet. Reads before the first write still go to the
+/// replicas. The scope is a Tokio task-local: tasks spawned inside it are outside it.
+///
+/// ```no_run
+/// use hyperdjango_orm::router::{add_router, read_your_writes, PrimaryReplicaRouter};
+/// # use hyperdjango_orm::prelude::*;
+/// # model! { #[table = "a"] #[derive(Debug, Clone)] pub struct A { pub id: Auto<i64> = Field::new().primary_key() } }
+/// # async fn f() -> Result<(), hyperdjango_orm::Error> {
+/// add_router(PrimaryReplicaRouter::new("default", ["replica"])).forget();
+/// read_your_writes(async {
+///     A::objects().count().await?; // a replica
+///     A::objects().create(A::default()).await?; // the primary
+///     A::objects().count().await // the primary: sees the new row
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn read_your_writes<F: std::future::Future>(fut: F) -> F::Output {
+    WROTE.scope(Arc::new(AtomicBool::new(false)), fut).await
+}
+
+/// Inside [`read_your_writes`], sends the rest of the request's routed reads to the primary
+/// as if it had written (e.g. after a write through raw SQL); returns whether there was a
+/// scope to mark.
+///
+/// ```
+/// use hyperdjango_orm::router::{read_your_writes, stick_to_primary, sticks_to_primary};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert!(!stick_to_primary(), "no scope outside read_your_writes");
+/// read_your_writes(async {
+///     assert!(!sticks_to_primary());
+///     assert!(stick_to_primary());
+///     assert!(sticks_to_primary());
+/// })
+/// .await;
+/// # });
+/// ```
+pub fn stick_to_primary() -> bool {
+    WROTE.try_with(|w| w.store(true, Ordering::Relaxed)).is_ok()
+}
+
+/// Whether this request's routed reads now go to the primary (it wrote inside
+/// [`read_your_writes`]).
+///
+/// ```
+/// assert!(!hyperdjango_orm::router::sticks_to_primary());
+/// ```
+pub fn sticks_to_primary() -> bool {
+    WROTE
+        .try_with(|w| w.load(Ordering::Relaxed))
+        .unwrap_or(false)
+}
 
 /// Decides databases per model, like Django's database routers. Every method may return
 /// `None` ("no opinion"): the next router, then the defaults, decide.
@@ -193,7 +261,9 @@ pub fn allow_migrate(db: &str, model: &ModelMeta) -> bool {
 }
 
 /// Writes to a primary, reads from replicas in turn; a read inside a transaction on the
-/// primary stays on the primary (it must see the transaction's own writes).
+/// primary stays on the primary (it must see the transaction's own writes), and so does a
+/// read after a write inside [`read_your_writes`]. With [`health`](Self::health), only
+/// healthy replicas serve reads, and the primary does when none is healthy.
 ///
 /// ```
 /// use hyperdjango_orm::router::{PrimaryReplicaRouter, Router};
@@ -210,6 +280,7 @@ pub struct PrimaryReplicaRouter {
     replicas: Vec<String>,
     models: Option<Vec<String>>,
     next: AtomicUsize,
+    health: Option<ReplicaSet>,
 }
 
 impl PrimaryReplicaRouter {
@@ -220,7 +291,28 @@ impl PrimaryReplicaRouter {
             replicas: replicas.iter().map(|s| s.to_string()).collect(),
             models: None,
             next: AtomicUsize::new(0),
+            health: None,
         }
+    }
+
+    /// Reads go only to the replicas `set` finds healthy (matched by name: the set's names
+    /// are the replicas' database aliases), and to the primary when none is. A replica
+    /// missing from the set never serves reads.
+    ///
+    /// ```no_run
+    /// use hyperdjango_orm::router::{add_router, PrimaryReplicaRouter};
+    /// use hyperdjango_pool::{Pool, ReplicaHealth, ReplicaSet};
+    ///
+    /// # async fn f(primary: Pool, replica: Pool) -> hyperdjango_pool::Result<()> {
+    /// hyperdjango_orm::register_database("default", primary);
+    /// hyperdjango_orm::register_database("replica", replica.clone());
+    /// let set = ReplicaSet::start(ReplicaHealth::default(), [("replica", replica)])?;
+    /// add_router(PrimaryReplicaRouter::new("default", ["replica"]).health(set)).forget();
+    /// # Ok(()) }
+    /// ```
+    pub fn health(mut self, set: ReplicaSet) -> Self {
+        self.health = Some(set);
+        self
     }
 
     /// Routes only these models (by name); others are left to the next router.
@@ -250,15 +342,26 @@ impl Router for PrimaryReplicaRouter {
             return None;
         }
         let primary: Arc<str> = Arc::from(self.primary.as_str());
-        if self.replicas.is_empty() || crate::transaction::current_tx(&primary).is_some() {
+        if sticks_to_primary() || crate::transaction::current_tx(&primary).is_some() {
             return Some(self.primary.clone());
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
-        Some(self.replicas[i].clone())
+        let candidates: Vec<&String> = match &self.health {
+            Some(set) => self.replicas.iter().filter(|r| set.is_healthy(r)).collect(),
+            None => self.replicas.iter().collect(),
+        };
+        if candidates.is_empty() {
+            return Some(self.primary.clone());
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % candidates.len();
+        Some(candidates[i].clone())
     }
 
     fn db_for_write(&self, model: &ModelMeta) -> Option<String> {
-        self.routes(model).then(|| self.primary.clone())
+        if !self.routes(model) {
+            return None;
+        }
+        stick_to_primary();
+        Some(self.primary.clone())
     }
 
     fn allow_relation(&self, a: &ModelMeta, b: &ModelMeta) -> Option<bool> {

@@ -65,7 +65,7 @@
 //! | `require_auth` | `PGREQUIREAUTH` | comma-separated methods the server may use: `password`, `md5`, `scram-sha-256`, `gss`, `sspi`, `none`; or all negated (`!password,!md5`) |
 //! | `target_session_attrs` | `PGTARGETSESSIONATTRS` | `any` (default), `read-write`, `read-only`, `primary`, `standby`, `prefer-standby` |
 //! | `min_protocol_version` | `PGMINPROTOCOLVERSION` | `3.0` (default), `3.2`, `latest` (= 3.2) |
-//! | `max_protocol_version` | `PGMAXPROTOCOLVERSION` | `3.0`, `3.2`, `latest` (= 3.2); default 3.0, or 3.2 when the minimum is above 3.0 |
+//! | `max_protocol_version` | `PGMAXPROTOCOLVERSION` | `3.0`, `3.2`, `latest` (= 3.2); default 3.0, or 3.2 when the minimum is above 3.0. A server or pooler that refuses a 3.2 startup outright (PgBouncer before 1.24: `08P01 bad packet header`) is tried again at 3.0 when the minimum is 3.0 |
 //! | `client_encoding` | | only `UTF8`: the driver always speaks UTF-8 |
 //! | `keepalives` | | `0` or `1`; accepted for compatibility and ignored |
 //! | `scram_max_iterations` | | hyperdjango extension: the most SCRAM iterations a server may ask for (a whole number >= 1; default 600000) |
@@ -1166,7 +1166,11 @@ impl Config {
 
     /// Sets whether queries are cached as named prepared statements
     /// (`HYPERDJANGO_PREPARED_STATEMENTS`, default true). `false` sends every query with the
-    /// unnamed statement, which PgBouncer needs in transaction-pooling mode.
+    /// unnamed statement, which PgBouncer before 1.21 needs in transaction-pooling mode
+    /// (consecutive transactions may run on different server connections): the statement
+    /// cache is off, and [`Connection::prepare`](crate::Connection::prepare) describes the
+    /// unnamed statement and parses it again at each execution, so no named statement is
+    /// ever left on a server connection.
     ///
     /// ```
     /// use hyperdjango_pgwire::config::Config;
@@ -1182,7 +1186,9 @@ impl Config {
 
     /// Sets the per-query timeout (`HYPERDJANGO_QUERY_TIMEOUT`, in milliseconds; 0 = none).
     /// A query that runs longer is cancelled on the server and fails with a timeout error;
-    /// the connection stays usable. It also becomes the session's `statement_timeout`.
+    /// the connection stays usable. It also becomes the session's `statement_timeout`, sent
+    /// as a startup parameter: PgBouncer refuses it unless its `ignore_startup_parameters`
+    /// lists `statement_timeout` (the client-side timeout still applies then).
     ///
     /// ```
     /// use std::time::Duration;

@@ -42,6 +42,10 @@ impl CloseQueue {
 
 struct Inner {
     name: String,
+    /// The SQL text when the statement is the unnamed one (prepared statements are off, e.g.
+    /// behind PgBouncer in transaction mode): every execution parses it again, so nothing
+    /// named outlives the command on the server.
+    unnamed_sql: Option<Box<str>>,
     connection_id: u64,
     params: Vec<Type>,
     columns: Arc<[Column]>,
@@ -50,6 +54,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if self.unnamed_sql.is_some() {
+            return;
+        }
         if let Some(queue) = self.close_queue.upgrade() {
             queue.push(std::mem::take(&mut self.name));
         }
@@ -74,6 +81,7 @@ pub struct Statement(Arc<Inner>);
 impl Statement {
     pub(crate) fn new(
         name: String,
+        unnamed_sql: Option<Box<str>>,
         connection_id: u64,
         params: Vec<Type>,
         columns: Arc<[Column]>,
@@ -81,6 +89,7 @@ impl Statement {
     ) -> Statement {
         Statement(Arc::new(Inner {
             name,
+            unnamed_sql,
             connection_id,
             params,
             columns,
@@ -88,9 +97,25 @@ impl Statement {
         }))
     }
 
-    /// The statement's name on the server.
+    /// The statement's name on the server; empty for the unnamed statement, which is what
+    /// [`Connection::prepare`](crate::Connection::prepare) makes when prepared statements are
+    /// off (`prepared_statements=false`).
+    ///
+    /// ```no_run
+    /// # async fn f() -> hyperdjango_pgwire::Result<()> {
+    /// let url = "postgres://app@pgbouncer:6432/app?prepared_statements=false";
+    /// let mut conn = hyperdjango_pgwire::Connection::connect_url(url).await?;
+    /// let stmt = conn.prepare("SELECT $1::int4").await?;
+    /// assert_eq!(stmt.name(), "");
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// The SQL text to parse again at each execution, for the unnamed statement.
+    pub(crate) fn unnamed_sql(&self) -> Option<&str> {
+        self.0.unnamed_sql.as_deref()
     }
 
     /// The parameter types, as the server resolved them.

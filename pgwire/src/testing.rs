@@ -70,6 +70,18 @@
 //! create objects in schema `public` of database `postgres`. Unix-socket
 //! connections are `trust` for everyone.
 //!
+//! # Replication, other versions, PgBouncer
+//!
+//! - [`TestCluster::start_standby`] makes a hot standby of a cluster with
+//!   `pg_basebackup -R` on a free port; [`TestCluster::stop`], [`TestCluster::start_again`]
+//!   and [`TestCluster::promote`] drive a failover; [`wait_for_replay`] waits (bounded) until
+//!   the standby has replayed what the primary wrote.
+//! - [`ClusterOptions::bin_dir`] starts a cluster from other binaries than the usual lookup
+//!   finds (PostgreSQL 15 and 18 side by side); [`ClusterOptions::settings`] adds
+//!   `postgresql.conf` lines.
+//! - [`TestPgBouncer`] runs PgBouncer in front of a cluster, in session or transaction
+//!   pooling mode.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -82,6 +94,12 @@
 //!     println!("{url} {md5_url}");
 //! }
 //! ```
+
+mod pgbouncer;
+mod replication;
+
+pub use pgbouncer::{ENV_PGBOUNCER, PgBouncerOptions, PoolMode, TestPgBouncer};
+pub use replication::{wait_for_lsn, wait_for_replay};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -218,6 +236,7 @@ rm -rf "$3""#;
 ///
 /// let options = ClusterOptions::default();
 /// assert!(options.tls.is_none() && options.hba_lines.is_empty());
+/// assert!(options.settings.is_empty() && options.bin_dir.is_none());
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ClusterOptions {
@@ -229,6 +248,11 @@ pub struct ClusterOptions {
     /// SQL run in single-user mode after the test roles are created, one statement per line
     /// (e.g. `CREATE ROLE hd_cert LOGIN;`).
     pub bootstrap_sql: Vec<String>,
+    /// `postgresql.conf` lines appended after `initdb`, e.g. `wal_keep_size = '64MB'`.
+    pub settings: Vec<String>,
+    /// The directory of `initdb`, `postgres` and `pg_ctl` for this cluster, instead of the
+    /// usual lookup (so one test can run PostgreSQL 15 and 18 side by side).
+    pub bin_dir: Option<PathBuf>,
 }
 
 /// The server side of TLS for a test cluster: PEM texts.
@@ -900,6 +924,59 @@ impl TestCluster {
             .map_err(StartError::into_error)
     }
 
+    /// A hot standby of this cluster: a base backup (`pg_basebackup -R -X stream`) started
+    /// on a free port of `127.0.0.1`, streaming from this server. It is a private cluster of
+    /// its own (stopped and deleted on drop or at exit, like one from
+    /// [`start`](Self::start)); it can be stopped, restarted and [promoted](Self::promote).
+    /// The primary needs nothing special: `wal_level` is `replica` by default and the
+    /// harness's `pg_hba.conf` lets loopback replication connections in. An error when this
+    /// cluster is external.
+    ///
+    /// ```no_run
+    /// use hyperdjango_pgwire::testing::TestCluster;
+    ///
+    /// let primary = TestCluster::start().unwrap();
+    /// let standby = primary.start_standby().unwrap();
+    /// assert_ne!(primary.port(), standby.port());
+    /// ```
+    pub fn start_standby(&self) -> Result<TestCluster, TestClusterError> {
+        let primary = self.local().ok_or_else(|| {
+            TestClusterError::new(
+                "TestCluster::start_standby() needs a server started here, not an external one \
+                 (HYPER_TEST_DATABASE_URL)",
+            )
+        })?;
+        let port = primary.port;
+        launch_in(true, primary.paths.bin.clone(), |paths, runner| {
+            base_backup(paths, runner, port)
+        })
+    }
+
+    /// Promotes this standby to a primary (`pg_ctl promote -w`: returns once it accepts
+    /// writes). Only for private clusters; an error for a server that is not a standby.
+    ///
+    /// ```no_run
+    /// use hyperdjango_pgwire::testing::TestCluster;
+    ///
+    /// let primary = TestCluster::start().unwrap();
+    /// let standby = primary.start_standby().unwrap();
+    /// primary.stop().unwrap();
+    /// standby.promote().unwrap();
+    /// ```
+    pub fn promote(&self) -> Result<(), TestClusterError> {
+        let local = self.owned("promote")?;
+        let _guard = lock(&local.control);
+        let mut cmd = local.runner.command(local.paths.tool("pg_ctl"));
+        cmd.arg("-D")
+            .arg(&local.paths.data)
+            .args(["-w", "-t", PG_CTL_TIMEOUT, "promote"]);
+        local
+            .runner
+            .run(cmd, "pg_ctl promote")
+            .map(drop)
+            .map_err(|e| with_log_tail(e, &local.paths.log))
+    }
+
     /// The postmaster's pid (first line of `data/postmaster.pid`), e.g. to
     /// `SIGSTOP` the server; `None` when external or not running.
     ///
@@ -981,7 +1058,32 @@ fn external_url() -> Option<String> {
 
 /// Everything from finding the binaries to a running server.
 fn launch(owned: bool, options: &ClusterOptions) -> Result<TestCluster> {
-    let bin = BinLookup::from_env().find()?;
+    let bin = match &options.bin_dir {
+        Some(dir) => {
+            let missing = missing_binaries(dir);
+            if !missing.is_empty() {
+                return Err(TestClusterError::new(format!(
+                    "ClusterOptions::bin_dir {} lacks {}",
+                    dir.display(),
+                    missing.join(", ")
+                )));
+            }
+            dir.clone()
+        }
+        None => BinLookup::from_env().find()?,
+    };
+    launch_in(owned, bin, |paths, runner| {
+        init_cluster(paths, runner, options)
+    })
+}
+
+/// Sets up the directories and the watchdog, fills the data directory with `populate`
+/// (`initdb`, or a base backup for a standby), and starts the server on a free port.
+fn launch_in(
+    owned: bool,
+    bin: PathBuf,
+    populate: impl FnOnce(&Paths, &Runner) -> Result<()>,
+) -> Result<TestCluster> {
     let version = server_version(&bin);
     let ids = server_identity()?;
     let base = create_base_dir()?;
@@ -999,7 +1101,7 @@ fn launch(owned: bool, options: &ClusterOptions) -> Result<TestCluster> {
             return Err(e);
         }
     };
-    init_cluster(&paths, &runner, options)?;
+    populate(&paths, &runner)?;
     let port = start_on_free_port(&paths, &runner)?;
     Ok(TestCluster {
         inner: Inner::Local(Box::new(Local {
@@ -1321,6 +1423,41 @@ fn init_cluster(paths: &Paths, runner: &Runner, options: &ClusterOptions) -> Res
     if let Some(tls) = &options.tls {
         write_tls_files(paths, runner, tls)?;
     }
+    if !options.settings.is_empty() {
+        let mut text = String::from("\n# From ClusterOptions::settings\n");
+        for line in &options.settings {
+            text.push_str(line);
+            text.push('\n');
+        }
+        append_to_conf(paths, &text)?;
+    }
+    Ok(())
+}
+
+/// Appends `text` to the data directory's `postgresql.conf`.
+fn append_to_conf(paths: &Paths, text: &str) -> Result<()> {
+    let conf = paths.data.join("postgresql.conf");
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&conf)
+        .map_err(|e| io_error("open", &conf, &e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| io_error("append to", &conf, &e))
+}
+
+/// Fills an empty data directory with a base backup of the server on `primary_port`
+/// (`pg_basebackup -R`: it starts as a hot standby streaming from that server).
+fn base_backup(paths: &Paths, runner: &Runner, primary_port: u16) -> Result<()> {
+    let mut cmd = runner.command(paths.tool("pg_basebackup"));
+    cmd.arg("-D")
+        .arg(&paths.data)
+        .args([
+            "-h", HOST, "-U", SUPERUSER, "-R", "-X", "stream", "-c", "fast",
+        ])
+        .arg("-p")
+        .arg(primary_port.to_string())
+        .arg("--no-sync");
+    runner.run(cmd, "pg_basebackup (making a standby)")?;
     Ok(())
 }
 
@@ -1350,13 +1487,7 @@ fn write_tls_files(paths: &Paths, runner: &Runner, tls: &ServerTls) -> Result<()
     if tls.client_ca_pem.is_some() {
         settings.push_str("ssl_ca_file = 'client_ca.crt'\n");
     }
-    let conf = paths.data.join("postgresql.conf");
-    let mut file = fs::OpenOptions::new()
-        .append(true)
-        .open(&conf)
-        .map_err(|e| io_error("open", &conf, &e))?;
-    file.write_all(settings.as_bytes())
-        .map_err(|e| io_error("append to", &conf, &e))
+    append_to_conf(paths, &settings)
 }
 
 /// Creates the test roles through single-user mode.
@@ -1553,16 +1684,20 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-fn tcp_url(port: u16, user: TestUser) -> String {
-    let userinfo = match user.password() {
+/// `user:password` (percent-encoded) for a URL, or just `user` when it has no password.
+fn userinfo(user: TestUser) -> String {
+    match user.password() {
         Some(password) => format!(
             "{}:{}",
             percent_encode(user.name()),
             percent_encode(password)
         ),
         None => percent_encode(user.name()),
-    };
-    format!("postgres://{userinfo}@{HOST}:{port}/postgres")
+    }
+}
+
+fn tcp_url(port: u16, user: TestUser) -> String {
+    format!("postgres://{}@{HOST}:{port}/postgres", userinfo(user))
 }
 
 fn socket_url(sock: &Path, port: u16) -> String {

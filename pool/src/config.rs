@@ -8,7 +8,7 @@
 //! | `HYPERDJANGO_POOL_MAX_QUERIES` | 10000 | rotate a connection after this many queries; 0 never |
 //! | `HYPERDJANGO_POOL_MAX_LIFETIME` | 3600 | seconds; rotate a connection after about this long (minus up to 10 % jitter); 0 never |
 //! | `HYPERDJANGO_STATEMENT_CACHE_SIZE` | 256 | per-connection statement cache capacity; 0 disables it |
-//! | `HYPERDJANGO_PREPARED_STATEMENTS` | true | use prepared statements |
+//! | `HYPERDJANGO_PREPARED_STATEMENTS` | true | use named prepared statements; `false` behind PgBouncer in transaction mode (older than 1.21): only the unnamed statement, parsed with each command |
 //! | `HYPERDJANGO_CONNECT_TIMEOUT` | 10000 | ms to open a connection (with the `after_connect` hook); 0 no limit |
 //! | `HYPERDJANGO_QUERY_TIMEOUT` | 0 | ms a query may run before it is cancelled; 0 no limit |
 //! | `HYPERDJANGO_POOL_ACQUIRE_TIMEOUT` | 30000 | ms to wait for a free connection; 0 no limit |

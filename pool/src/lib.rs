@@ -25,12 +25,17 @@
 //!   callbacks ([`Transaction`]).
 //! - **LISTEN/NOTIFY** through a [`Listener`] that reconnects and reports gaps.
 //! - **Metrics**: sizes, counters and acquire-wait percentiles ([`Pool::metrics`]).
+//! - **Replicas**: a [`ReplicaSet`] probes streaming replicas and keeps the ones that are up,
+//!   still standbys and within a replay-lag bound in the read set.
 //! - **Tracing** (feature `tracing`): each [`Pool::acquire`] is a DEBUG span
 //!   `hyperdjango.pool.acquire` with `pool.max_size`, `pool.size`, `pool.in_use` and
 //!   `pool.waiters` when it started, `pool.new_connection` (the connection was opened for
 //!   it), `duration_ms` (the wait) and `error.type`; the driver's connect and query spans come
 //!   with it. [`PoolBuilder::trace_parameters`] opts in to (some) parameter values. Without
 //!   the feature no tracing code is compiled in.
+//!
+//! Deployment behind PgBouncer, with replicas and with failover is described in
+//! `pool/DEPLOYMENT.md`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -61,6 +66,7 @@ mod live;
 mod metrics;
 mod pipelined;
 mod pool;
+pub mod replicas;
 mod transaction;
 
 pub use builder::PoolBuilder;
@@ -71,4 +77,5 @@ pub use hooks::{Hook, HookFuture};
 pub use listener::{Listener, ListenerEvent};
 pub use metrics::{Metrics, Status, WaitPercentiles};
 pub use pool::Pool;
+pub use replicas::{ReplicaHealth, ReplicaSet, ReplicaStatus};
 pub use transaction::{IsolationLevel, Transaction, TransactionBuilder};

@@ -176,3 +176,87 @@ async fn a_through_model_carries_extra_columns() {
         assert_eq!(TAGGINGS.clear(&a).await.unwrap(), 1);
     });
 }
+
+#[tokio::test]
+async fn prefetch_loads_every_items_links_in_one_query() {
+    orm_test!([MmArticle, MmTag, MmTagging], async {
+        TAGS.create_table().await.unwrap();
+        let (a, b, t) = setup().await;
+        let c = MmArticle::objects()
+            .create(MmArticle {
+                title: "c".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        TAGS.add(&a, &[&t[0], &t[1]]).await.unwrap();
+        TAGS.add(&b, &[&t[1], &t[2]]).await.unwrap();
+        let articles = vec![a.clone(), b.clone(), c.clone()];
+        let (tags, queries) =
+            hyperdjango_orm::db::count_queries(TAGS.prefetch::<i64>(&articles)).await;
+        let tags = tags.unwrap();
+        assert_eq!(queries, 1, "one query for every article's tags");
+        let of = |x: &MmArticle| {
+            let mut n: Vec<String> = tags
+                .for_key(&x.id.get().unwrap())
+                .iter()
+                .map(|t| t.name.clone())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(of(&a), ["db", "rust"]);
+        assert_eq!(of(&b), ["rust", "sql"]);
+        assert!(of(&c).is_empty());
+        // Only the items asked for: b's links are not counted for a.
+        let only_a = TAGS
+            .prefetch::<i64>(std::slice::from_ref(&a))
+            .await
+            .unwrap();
+        assert_eq!(only_a.for_key(&a.id.get().unwrap()).len(), 2);
+        assert!(only_a.for_key(&b.id.get().unwrap()).is_empty());
+        // With a QuerySet of one's own (Django's Prefetch): its filter and order apply.
+        let r_tags = TAGS
+            .prefetch_with::<i64>(
+                &articles,
+                MmTag::objects()
+                    .exclude(MmTag::name.startswith("r"))
+                    .order_by(MmTag::name.desc()),
+            )
+            .await
+            .unwrap();
+        let names: Vec<&str> = r_tags
+            .for_key(&b.id.get().unwrap())
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(names, ["sql"]);
+        // The reverse direction and a through model work the same way.
+        let (articles_of, queries) = hyperdjango_orm::db::count_queries(
+            ManyToMany::<MmTag, MmArticle>::new("mm_articles_tags").prefetch::<i64>(&t),
+        )
+        .await;
+        assert_eq!(queries, 1);
+        let articles_of = articles_of.unwrap();
+        assert_eq!(articles_of.for_key(&t[1].id.get().unwrap()).len(), 2);
+        MmTagging::objects()
+            .create(MmTagging {
+                article: ForeignKey::to(c.id.get().unwrap()),
+                tag: ForeignKey::to(t[2].id.get().unwrap()),
+                added_by: "ann".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let through = TAGGINGS.prefetch::<i64>(&articles).await.unwrap();
+        let names: Vec<&str> = through
+            .for_key(&c.id.get().unwrap())
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(names, ["sql"]);
+        // Nothing to prefetch: no query.
+        let (_, queries) = hyperdjango_orm::db::count_queries(TAGS.prefetch::<i64>(&[])).await;
+        assert_eq!(queries, 0);
+    });
+}

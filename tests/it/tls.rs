@@ -95,6 +95,7 @@ fn env() -> Option<&'static Env> {
                 "SET password_encryption = 'scram-sha-256';".into(),
                 format!("CREATE ROLE hd_sslonly LOGIN PASSWORD '{SSLONLY_PW}';"),
             ],
+            ..ClusterOptions::default()
         };
         let cluster = match TestCluster::start_with(&options) {
             Ok(c) => c,

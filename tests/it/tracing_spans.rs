@@ -309,3 +309,69 @@ async fn pool_acquire_spans_report_the_pool_and_new_connections() {
     assert_eq!(query.parent, None);
     capture.assert_nowhere(TEXT_PARAM);
 }
+
+#[tokio::test]
+async fn each_migration_is_a_span_with_its_statements_inside() {
+    use hyperdjango_orm::migrate::{file, runner};
+    let mut env = crate::migrate::env("tracing_mg").await;
+    let table = unique("tr_mg");
+    let files = vec![
+        file::parse(
+            "0001_initial",
+            &format!("-- +up\nCREATE TABLE {table} (id int);\n-- +down\nDROP TABLE {table};\n"),
+        )
+        .expect("migration 1"),
+        file::parse(
+            "0002_fill",
+            &format!(
+                "-- +up\nINSERT INTO {table} VALUES (1);\nINSERT INTO {table} VALUES (2);\n\
+                 -- +down\nDELETE FROM {table};\n"
+            ),
+        )
+        .expect("migration 2"),
+    ];
+    let capture = capturing(async {
+        let (mut out, mut progress) = (Vec::new(), Vec::new());
+        runner::migrate(
+            &mut env.conn,
+            &files,
+            runner::Target::Latest,
+            runner::MigrateOptions::default(),
+            &mut out,
+            &mut progress,
+        )
+        .await
+        .expect("migrate");
+    })
+    .await;
+    let migrations = capture.spans("hyperdjango.migrate");
+    let names: Vec<_> = migrations.iter().map(|m| m.get("migration.name")).collect();
+    assert_eq!(
+        names,
+        [Some("0001_initial"), Some("0002_fill")],
+        "{migrations:?}"
+    );
+    let fill = &migrations[1];
+    assert_eq!(fill.get("migration.direction"), Some("up"));
+    assert_eq!(fill.get("migration.statements"), Some("2"));
+    assert!(fill.get("duration_ms").is_some() && fill.get("error.type").is_none());
+    // The span's id is its position among all spans, plus one (see `Capture::new_span`).
+    let st = capture.0.lock().unwrap();
+    let fill_id = st
+        .spans
+        .iter()
+        .position(|s| s.get("migration.name") == Some("0002_fill"))
+        .unwrap() as u64
+        + 1;
+    let inside: Vec<&str> = st
+        .spans
+        .iter()
+        .filter(|s| s.name == "hyperdjango.query" && s.parent == Some(fill_id))
+        .filter_map(|s| s.get("db.statement"))
+        .collect();
+    assert!(
+        inside.contains(&format!("INSERT INTO {table} VALUES (1)").as_str())
+            && inside.contains(&format!("INSERT INTO {table} VALUES (2)").as_str()),
+        "{inside:?}"
+    );
+}

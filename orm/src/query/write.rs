@@ -135,6 +135,7 @@ impl<M: Model> QuerySet<M> {
         let alias = self.write_alias();
         for o in objs.iter_mut() {
             o.__pre_save(true);
+            crate::vector::check_dimensions(o)?;
         }
         let ncols = meta.fields.len();
         let max_rows = (65535 / ncols.max(1)).max(1);

@@ -140,6 +140,10 @@ impl Connection {
                 }
                 let types = stmt.params();
                 check_params(types, params)?;
+                if let Some(sql) = stmt.unnamed_sql() {
+                    let oids: ParamOids = types.iter().map(Type::oid).collect();
+                    frontend::parse("", sql, &oids, buf)?;
+                }
                 encode_bind(buf, stmt.name(), params, types.iter().map(Type::base))?;
                 frontend::execute("", max_rows, buf)?;
                 return Ok(Plan::Known {

@@ -133,6 +133,11 @@ pub struct Connection {
     notice_handler: NoticeHandler,
     notifications: VecDeque<Notification>,
     next_statement: u64,
+    /// Whether named prepared statements may be used (`prepared_statements`); when false,
+    /// every statement is the unnamed one, parsed again with each command (safe behind a
+    /// transaction-pooling PgBouncer, where consecutive transactions may run on different
+    /// server connections).
+    named_statements: bool,
     close_queue: Arc<CloseQueue>,
     /// Types defined in the database, looked up by OID (see `type_cache`).
     type_cache: type_cache::TypeCache,
@@ -207,6 +212,7 @@ impl Connection {
             notice_handler: default_notice_handler(),
             notifications: VecDeque::new(),
             next_statement: 0,
+            named_statements: true,
             close_queue: Arc::new(CloseQueue::default()),
             type_cache: type_cache::TypeCache::default(),
             cache: cache::StatementCache::new(0, false),
@@ -246,6 +252,19 @@ impl Connection {
     /// The backend's process id (as `pg_backend_pid()` returns).
     pub fn process_id(&self) -> i32 {
         self.process_id
+    }
+
+    /// The length in bytes of the cancel key the server sent: 4 in protocol 3.0, up to 256 in
+    /// protocol 3.2 (PostgreSQL 18 sends 32).
+    ///
+    /// ```no_run
+    /// # async fn f() -> hyperdjango_pgwire::Result<()> {
+    /// let conn = hyperdjango_pgwire::Connection::connect_url("postgres://db/app").await?;
+    /// assert_eq!(conn.cancel_key_len(), 4); // protocol 3.0, the default
+    /// # Ok(()) }
+    /// ```
+    pub fn cancel_key_len(&self) -> usize {
+        self.secret_key.len()
     }
 
     /// The negotiated protocol minor version (0 for 3.0, 2 for 3.2).

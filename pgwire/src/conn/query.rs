@@ -267,8 +267,14 @@ impl Connection {
     /// [`Connection::prepare_typed`] without its span.
     async fn prepare_untraced(&mut self, sql: &str, types: &[Type]) -> Result<Statement> {
         self.ready().await?;
-        self.next_statement += 1;
-        let name = format!("hd{}", self.next_statement);
+        // With prepared statements off the unnamed statement is described here and parsed
+        // again at each execution: nothing named is left on the server.
+        let name = if self.named_statements {
+            self.next_statement += 1;
+            format!("hd{}", self.next_statement)
+        } else {
+            String::new()
+        };
         let oids: SmallVec<[u32; 16]> = types.iter().map(Type::oid).collect();
         let mark = self.write_buf.len();
         let encoded = (|| {
@@ -282,7 +288,7 @@ impl Connection {
             return Err(e);
         }
         // If this future is dropped from here on, `ready` closes the statement.
-        self.preparing = Some(Arc::from(name.as_str()));
+        self.preparing = (!name.is_empty()).then(|| Arc::from(name.as_str()));
         self.send(false).await?;
 
         let mut error = None;
@@ -320,8 +326,10 @@ impl Connection {
                 .map(|c| c.with_format(Format::Binary as i16))
                 .collect(),
         );
+        let unnamed_sql = name.is_empty().then(|| Box::from(sql));
         Ok(Statement::new(
             name,
+            unnamed_sql,
             self.id,
             params,
             columns,

@@ -9,7 +9,9 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::Connection;
 use super::socket::Stream;
-use crate::config::{AuthMethod, ChannelBindingMode, Config, Host, SslMode, TargetSessionAttrs};
+use crate::config::{
+    AuthMethod, ChannelBindingMode, Config, Host, ProtocolVersion, SslMode, TargetSessionAttrs,
+};
 use crate::error::{Error, Result};
 use crate::proto::auth::{self, ChannelBinding, ScramSha256};
 use crate::proto::backend::Message;
@@ -233,7 +235,38 @@ async fn open(host: &Host, port: u16) -> Result<Stream> {
 /// `allow` tries without TLS first and with it if the server refuses the login; `prefer` the
 /// other way round (and also without TLS when the handshake fails). TLS is never used over a
 /// Unix socket, as in libpq: the socket is local, and PostgreSQL does not offer it there.
+/// Opens one connection. A server or pooler that refuses a protocol 3.2 StartupMessage
+/// outright (PgBouncer before 1.24 answers `08P01 bad packet header` instead of
+/// NegotiateProtocolVersion) gets one more attempt at 3.0, when `min_protocol_version`
+/// allows 3.0: `max_protocol_version=latest` is then safe behind such a pooler.
 async fn connect_one(
+    config: &Config,
+    host: &Host,
+    port: u16,
+    user: &str,
+    dbname: &str,
+) -> Result<Connection> {
+    let asked_newer = config.get_max_protocol_version() > ProtocolVersion::V3_0;
+    let may_fall_back = config.get_min_protocol_version() == ProtocolVersion::V3_0;
+    match open_session(config, host, port, user, dbname).await {
+        Err(e) if asked_newer && may_fall_back && refused_startup_version(&e) => {
+            let mut fallback = config.clone();
+            fallback.max_protocol_version(ProtocolVersion::V3_0);
+            open_session(&fallback, host, port, user, dbname).await
+        }
+        other => other,
+    }
+}
+
+/// Whether the error is the server rejecting the StartupMessage's protocol version
+/// (`08P01` protocol violation, or `0A000` "unsupported frontend protocol").
+fn refused_startup_version(e: &Error) -> bool {
+    e.code()
+        .is_some_and(|c| c.code() == "08P01" || c.code() == "0A000")
+}
+
+/// Opens one connection asking for `max_protocol_version`.
+async fn open_session(
     config: &Config,
     host: &Host,
     port: u16,
@@ -386,6 +419,7 @@ async fn start_untraced(
         config.get_statement_cache_size(),
         config.get_prepared_statements(),
     );
+    conn.named_statements = config.get_prepared_statements();
 
     let max = config.get_max_protocol_version();
     let version = ((max.major as i32) << 16) | max.minor as i32;
