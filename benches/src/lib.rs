@@ -22,6 +22,7 @@ use std::fmt;
 use hyperdjango_pgwire::testing::TestCluster;
 
 pub mod assoc;
+pub mod chart;
 pub mod floor;
 pub mod hd;
 pub mod sx;

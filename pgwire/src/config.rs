@@ -670,6 +670,8 @@ pub struct Config {
     prepared_statements: Option<bool>,
     /// `Some(Duration::ZERO)` means "explicitly no timeout".
     query_timeout: Option<Duration>,
+    /// Whether query spans record (some) parameter values; set only in code.
+    trace_parameters: bool,
 }
 
 /// Shows every field, with the password as `"<redacted>"`.
@@ -709,6 +711,7 @@ impl fmt::Debug for Config {
             .field("statement_cache_size", &self.statement_cache_size)
             .field("prepared_statements", &self.prepared_statements)
             .field("query_timeout", &self.query_timeout)
+            .field("trace_parameters", &self.trace_parameters)
             .finish()
     }
 }
@@ -1226,6 +1229,36 @@ impl Config {
     /// ```
     pub fn get_query_timeout(&self) -> Option<std::time::Duration> {
         self.query_timeout.filter(|d| !d.is_zero())
+    }
+
+    /// Opts in to recording parameter values in the `hyperdjango.query` spans of the
+    /// `tracing` feature (field `db.query.parameters`; default off, and without the feature
+    /// this does nothing). Even then only booleans, integers, floats and OIDs are shown:
+    /// text, bytea, json, arrays and every other value are recorded as `<redacted TYPE>`,
+    /// since that is where passwords, tokens and personal data travel. It can be set only
+    /// in code, never from a URL or the environment.
+    ///
+    /// ```
+    /// use hyperdjango_pgwire::config::Config;
+    ///
+    /// let mut cfg = Config::parse("postgresql://db/app")?;
+    /// assert!(!cfg.get_trace_parameters());
+    /// cfg.trace_parameters(true);
+    /// assert!(cfg.get_trace_parameters());
+    /// # Ok::<(), hyperdjango_pgwire::config::ConfigError>(())
+    /// ```
+    pub fn trace_parameters(&mut self, enabled: bool) -> &mut Config {
+        self.trace_parameters = enabled;
+        self
+    }
+
+    /// Whether query spans record parameter values (see [`Config::trace_parameters`]).
+    ///
+    /// ```
+    /// assert!(!hyperdjango_pgwire::config::Config::new().get_trace_parameters());
+    /// ```
+    pub fn get_trace_parameters(&self) -> bool {
+        self.trace_parameters
     }
 
     // ----- getters -----

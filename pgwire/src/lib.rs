@@ -13,6 +13,8 @@ mod sqlstate;
 mod statement;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[doc(hidden)]
+pub mod trace;
 pub mod types;
 
 pub use config::{
@@ -40,4 +42,6 @@ pub use conn::Params;
 #[doc(hidden)]
 pub mod __private {
     pub use bytes::BytesMut;
+    #[cfg(feature = "tracing")]
+    pub use tracing;
 }

@@ -176,6 +176,20 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether query spans (feature `tracing`) record parameter values: see
+    /// [`Config::trace_parameters`](hyperdjango_pgwire::Config::trace_parameters) for what is
+    /// shown and what stays redacted. Off by default; set only in code.
+    ///
+    /// ```
+    /// let config = hyperdjango_pool::PoolBuilder::new().trace_parameters(true).config()?;
+    /// assert!(config.connect().get_trace_parameters());
+    /// # Ok::<(), hyperdjango_pool::Error>(())
+    /// ```
+    pub fn trace_parameters(mut self, on: bool) -> Self {
+        self.overrides.trace_parameters = Some(on);
+        self
+    }
+
     /// The limit on opening a connection, hook included (`HYPERDJANGO_CONNECT_TIMEOUT`);
     /// zero means none.
     ///

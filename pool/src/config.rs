@@ -135,6 +135,7 @@ pub(crate) struct Overrides {
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) statement_cache_size: Option<usize>,
     pub(crate) prepared_statements: Option<bool>,
+    pub(crate) trace_parameters: Option<bool>,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) query_timeout: Option<Duration>,
     pub(crate) acquire_timeout: Option<Duration>,
@@ -309,6 +310,9 @@ impl PoolConfig {
         }
         if let Some(on) = prepared_statements {
             connect.prepared_statements(on);
+        }
+        if let Some(on) = o.trace_parameters {
+            connect.trace_parameters(on);
         }
         if let Some(limit) = query_timeout {
             connect.query_timeout(limit);

@@ -207,3 +207,20 @@ impl From<ConfigError> for Error {
         Error::Config(e)
     }
 }
+
+/// The kind of a pool error, for a span's `error.type`: the driver's kind (a SQLSTATE for a
+/// server error) or the variant's name.
+#[cfg(feature = "tracing")]
+pub(crate) fn kind(e: &Error) -> &str {
+    match e {
+        Error::Driver(e) | Error::Connect(e) | Error::Hook { source: e, .. } => {
+            hyperdjango_pgwire::trace::error_kind(e)
+        }
+        Error::ConnectTimeout(_) => "connect_timeout",
+        Error::Exhausted { .. } => "exhausted",
+        Error::QueryTimeout { .. } => "query_timeout",
+        Error::TransactionAborted => "transaction_aborted",
+        Error::Config(_) => "config",
+        Error::Closed => "closed",
+    }
+}

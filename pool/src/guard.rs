@@ -83,6 +83,8 @@ pub struct PooledConnection {
     live: Option<Live>,
     pub(crate) shared: Arc<Shared>,
     fate: Fate,
+    /// The connection was opened for this checkout (see [`PooledConnection::mark_handed_out`]).
+    fresh: bool,
 }
 
 impl std::fmt::Debug for PooledConnection {
@@ -100,7 +102,31 @@ impl PooledConnection {
             live: Some(live),
             shared,
             fate: Fate::Keep,
+            fresh: false,
         }
+    }
+
+    /// Records the hand-out: whether the connection had never been handed out before (it
+    /// was opened for this checkout, or by `min_idle` just before).
+    pub(crate) fn mark_handed_out(&mut self) {
+        if let Some(live) = &mut self.live {
+            self.fresh = std::mem::replace(&mut live.fresh, false);
+        }
+    }
+
+    /// Whether this checkout got a connection that had never been handed out before: one
+    /// opened for it (or opened ahead of time for `min_idle`).
+    ///
+    /// ```no_run
+    /// # async fn f(pool: &hyperdjango_pool::Pool) -> hyperdjango_pool::Result<()> {
+    /// let first = pool.acquire().await?;
+    /// assert!(first.is_new_connection()); // an empty pool opened it
+    /// drop(first);
+    /// assert!(!pool.acquire().await?.is_new_connection()); // the same one, reused
+    /// # Ok(()) }
+    /// ```
+    pub fn is_new_connection(&self) -> bool {
+        self.fresh
     }
 
     pub(crate) fn live_mut(&mut self) -> Option<&mut Live> {

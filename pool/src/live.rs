@@ -19,6 +19,8 @@ pub(crate) struct Live {
     pub(crate) queries: u64,
     /// When it last became idle.
     pub(crate) idle_since: Instant,
+    /// Not handed out yet: it was opened for the `acquire` that gets it (or for `min_idle`).
+    pub(crate) fresh: bool,
 }
 
 /// A uniformly distributed number in [0, 1), from std's per-process random hash keys (no
@@ -44,6 +46,7 @@ impl Live {
                 .and_then(|l| now.checked_add(jittered(l))),
             queries: 0,
             idle_since: now,
+            fresh: true,
         }
     }
 

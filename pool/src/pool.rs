@@ -436,6 +436,37 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub async fn acquire(&self) -> Result<PooledConnection> {
+        let span = hyperdjango_pgwire::__trace_span!(
+            DEBUG,
+            "hyperdjango.pool.acquire",
+            { db.system = "postgresql" },
+            [
+                pool.max_size,
+                pool.size,
+                pool.in_use,
+                pool.waiters,
+                pool.new_connection
+            ]
+        );
+        span.with(|span| {
+            let status = self.status();
+            span.record("pool.max_size", status.max_size);
+            span.record("pool.size", status.size);
+            span.record("pool.in_use", status.in_use);
+            span.record("pool.waiters", status.waiters);
+        });
+        let result = span.instrument(self.acquire_untraced()).await;
+        #[cfg(feature = "tracing")]
+        match &result {
+            Ok(guard) => span.record("pool.new_connection", guard.is_new_connection()),
+            Err(e) => span.error(crate::error::kind(e)),
+        }
+        span.finish();
+        result
+    }
+
+    /// [`Pool::acquire`] without its span.
+    async fn acquire_untraced(&self) -> Result<PooledConnection> {
         let start = Instant::now();
         let deadline = self
             .shared
@@ -446,6 +477,7 @@ impl Pool {
             let mut guard = self.obtain(start, deadline).await?;
             match self.vet(&mut guard).await {
                 Ok(()) => {
+                    guard.mark_handed_out();
                     self.shared.counters.record_wait(start.elapsed());
                     return Ok(guard);
                 }

@@ -47,6 +47,8 @@ mod statement_cache;
 mod streaming;
 mod timeouts;
 mod tls;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 mod types;
 mod types_array;
 mod types_custom;

@@ -14,6 +14,9 @@
 //! - `--no-floor`: skip pgbench and EXPLAIN;
 //! - `--block-on`: run the drivers on the main thread (`Runtime::block_on`) instead of as a
 //!   task on a runtime worker (the default, as a server's request handlers run);
+//! - `--report [DIR]`: also write the table as `DIR/compare.md` and a chart of each driver's
+//!   throughput relative to tokio-postgres per workload as `DIR/compare.svg` (default
+//!   `benches/report/`);
 //! - `--loop-secs N`: run only the first of `--drivers` on the selected workloads for N
 //!   seconds and print nothing else (for `perf record` / callgrind).
 //!
@@ -24,12 +27,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyperdjango_benches::assoc;
+use std::path::{Path, PathBuf};
+
 use hyperdjango_benches::floor::{self, PgbenchResult};
 use hyperdjango_benches::{
     BenchEnv, Client, DriverKind, Outcome, P1_CONNS, P1_GETS, P1_TASKS, Result, W2_QUERIES,
     W3_ROWS, W5Data, Workload,
 };
+use hyperdjango_benches::{assoc, chart};
 
 struct Options {
     quick: bool,
@@ -38,7 +43,23 @@ struct Options {
     floor: bool,
     loop_secs: Option<u64>,
     block_on: bool,
+    /// `--report [DIR]`: where to write `compare.md` and `compare.svg`.
+    report: Option<PathBuf>,
 }
+
+/// Writes a line to a `String` (the report is printed and, with `--report`, saved).
+macro_rules! outln {
+    ($out:expr) => {
+        $out.push('\n')
+    };
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// Where `--report` writes when given no directory: `benches/report/`.
+const DEFAULT_REPORT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/report");
 
 fn parse_args() -> Result<Options> {
     let mut o = Options {
@@ -48,13 +69,19 @@ fn parse_args() -> Result<Options> {
         floor: true,
         loop_secs: None,
         block_on: false,
+        report: None,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--no-floor" => o.floor = false,
             "--block-on" => o.block_on = true,
+            "--report" => {
+                let dir = args.next_if(|a| !a.starts_with("--"));
+                o.report =
+                    Some(dir.map_or_else(|| PathBuf::from(DEFAULT_REPORT_DIR), PathBuf::from));
+            }
             "--only" => {
                 let v = args.next().ok_or("--only needs a value")?;
                 o.only = v.split(',').map(|s| s.trim().to_uppercase()).collect();
@@ -78,7 +105,7 @@ fn parse_args() -> Result<Options> {
             "-h" | "--help" => {
                 println!(
                     "compare [--quick] [--only W1,W3] [--drivers hyperdjango,tokio-postgres,sqlx] \
-                     [--no-floor] [--block-on] [--loop-secs N]"
+                     [--no-floor] [--block-on] [--loop-secs N] [--report [DIR]]"
                 );
                 std::process::exit(0);
             }
@@ -424,7 +451,7 @@ fn main() -> Result<()> {
         }
     }
 
-    print_report(
+    let markdown = report(
         &env,
         &opts,
         &workloads,
@@ -433,11 +460,59 @@ fn main() -> Result<()> {
         &floors,
         started.elapsed(),
     );
+    print!("{markdown}");
+    if let Some(dir) = &opts.report {
+        write_report(dir, &markdown, &workloads, &clients, &cells)?;
+    }
+    Ok(())
+}
+
+/// `--report`: writes the table as `compare.md` and the chart as `compare.svg` in `dir`.
+fn write_report(
+    dir: &Path,
+    markdown: &str,
+    workloads: &[Workload],
+    clients: &[Client],
+    cells: &HashMap<(Workload, DriverKind), Cell>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let md = dir.join("compare.md");
+    std::fs::write(&md, markdown).map_err(|e| format!("writing {}: {e}", md.display()))?;
+    let reference = DriverKind::TokioPostgres;
+    let drivers: Vec<DriverKind> = clients.iter().map(Client::kind).collect();
+    if !drivers.contains(&reference) {
+        eprintln!(
+            "no chart: its ratios are against {}, which was not run",
+            reference.name()
+        );
+        return Ok(());
+    }
+    let groups: Vec<(String, Vec<Option<f64>>)> = workloads
+        .iter()
+        .map(|&w| {
+            let base = cells[&(w, reference)].rate();
+            let ratios = drivers
+                .iter()
+                .map(|&d| Some(cells[&(w, d)].rate()? / base?))
+                .collect();
+            (w.to_string(), ratios)
+        })
+        .collect();
+    let names: Vec<&str> = drivers.iter().map(|d| d.name()).collect();
+    let svg = dir.join("compare.svg");
+    let chart = chart::Chart {
+        title: "Throughput per workload, relative to tokio-postgres (higher is faster)",
+        reference: reference.name(),
+        drivers: &names,
+        groups: &groups,
+    };
+    chart::write_svg(&chart, &svg).map_err(|e| format!("writing {}: {e}", svg.display()))?;
+    eprintln!("wrote {} and {}", md.display(), svg.display());
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn print_report(
+fn report(
     env: &BenchEnv,
     opts: &Options,
     workloads: &[Workload],
@@ -445,7 +520,8 @@ fn print_report(
     cells: &HashMap<(Workload, DriverKind), Cell>,
     floors: &HashMap<Workload, Floor>,
     elapsed: Duration,
-) {
+) -> String {
+    let mut out = String::new();
     let drivers: Vec<DriverKind> = clients.iter().map(Client::kind).collect();
     let peers: Vec<DriverKind> = drivers
         .iter()
@@ -453,8 +529,9 @@ fn print_report(
         .filter(|&d| d != DriverKind::Hyperdjango)
         .collect();
     let has_hd = drivers.contains(&DriverKind::Hyperdjango);
-    println!();
-    println!(
+    outln!(out);
+    outln!(
+        out,
         "## hyperdjango vs peers ({}, {} cores, tokio multi-thread runtime, {}{})",
         env.describe(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -465,10 +542,16 @@ fn print_report(
         },
         if opts.quick { ", --quick" } else { "" }
     );
-    println!();
-    println!("Each cell: median time per iteration, and the rate at that median. Ratios are");
-    println!("hyperdjango's rate over the other's (> 1 = hyperdjango faster).");
-    println!();
+    outln!(out);
+    outln!(
+        out,
+        "Each cell: median time per iteration, and the rate at that median. Ratios are"
+    );
+    outln!(
+        out,
+        "hyperdjango's rate over the other's (> 1 = hyperdjango faster)."
+    );
+    outln!(out);
     let mut header = String::from("| workload |");
     let mut rule = String::from("| --- |");
     for d in &drivers {
@@ -485,8 +568,8 @@ fn print_report(
         header.push_str(" hd / floor |");
         rule.push_str(" ---: |");
     }
-    println!("{header}");
-    println!("{rule}");
+    outln!(out, "{header}");
+    outln!(out, "{rule}");
 
     let mut notes: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -529,7 +612,7 @@ fn print_report(
                 _ => line.push_str(" - |"),
             }
         }
-        println!("{line}");
+        outln!(out, "{line}");
 
         for client in clients {
             if let Some(n) = client.note(w) {
@@ -557,8 +640,8 @@ fn print_report(
         }
     }
 
-    println!();
-    println!("Samples per cell and noise (IQR half-width / median):");
+    outln!(out);
+    outln!(out, "Samples per cell and noise (IQR half-width / median):");
     for &w in workloads {
         let parts: Vec<String> = drivers
             .iter()
@@ -571,13 +654,22 @@ fn print_report(
                 }
             })
             .collect();
-        println!("- {w}: {}", parts.join(", "));
+        outln!(out, "- {w}: {}", parts.join(", "));
     }
-    println!();
-    println!("Client CPU per unit (this process, all threads; the drivers take turns, so this is");
-    println!("each driver's own cost, much less disturbed by a busy machine than wall time).");
-    println!("Ratios are the peer's CPU over hyperdjango's (> 1 = hyperdjango cheaper).");
-    println!();
+    outln!(out);
+    outln!(
+        out,
+        "Client CPU per unit (this process, all threads; the drivers take turns, so this is"
+    );
+    outln!(
+        out,
+        "each driver's own cost, much less disturbed by a busy machine than wall time)."
+    );
+    outln!(
+        out,
+        "Ratios are the peer's CPU over hyperdjango's (> 1 = hyperdjango cheaper)."
+    );
+    outln!(out);
     let mut header = String::from("| workload |");
     let mut rule = String::from("| --- |");
     for d in &drivers {
@@ -590,8 +682,8 @@ fn print_report(
             rule.push_str(" ---: |");
         }
     }
-    println!("{header}");
-    println!("{rule}");
+    outln!(out, "{header}");
+    outln!(out, "{rule}");
     for &w in workloads {
         let unit = if w.unit() == "queries" {
             "query"
@@ -614,12 +706,13 @@ fn print_report(
                 }
             }
         }
-        println!("{line}");
+        outln!(out, "{line}");
     }
 
-    println!();
-    println!("Notes:");
-    println!(
+    outln!(out);
+    outln!(out, "Notes:");
+    outln!(
+        out,
         "- W1: one query per iteration; W2: 100 queries per iteration; W3: {} rows; W4: one \
          query (about 600 rows of pg_type, 12 columns, all decoded); W5: 10,000 rows in one \
          transaction, table truncated before each iteration (not timed); W6: 1,000 rows; \
@@ -631,18 +724,21 @@ fn print_report(
         W3_ROWS,
         P1_TASKS * P1_GETS
     );
-    println!(
+    outln!(
+        out,
         "- Every value of every row is decoded by each driver (W3's timestamptz as \
          chrono::DateTime<Utc>, W6's int4[] as Vec<i32> and bytea as &[u8], by all three); a \
          checksum over them is compared across drivers."
     );
-    println!(
+    outln!(
+        out,
         "- ORM: `bench_orm` holds 10,000 rows (serial id, int8, text, float8, bool); \
          hyperdjango's column is the ORM (model instances), except in the \"hd raw driver\" \
          rows; the peers run raw SQL (prepared statements, Row::get per column) in both rows \
          of each pair."
     );
-    println!(
+    outln!(
+        out,
         "- ORM assoc (diesel_bench's loading associations sequentially): {} users x {} posts \
          x {} comments ({} rows) in three queries, assembled into Vec<(User, Vec<(Post, \
          Vec<Comment>)>)> and checked for shape (every row once, under its own parent) every \
@@ -668,7 +764,8 @@ fn print_report(
                     .and_then(Cell::rate)
             };
             if let (Some(a), Some(b)) = (rate(orm), rate(raw)) {
-                println!(
+                outln!(
+                    out,
                     "- {what} over hyperdjango's raw driver (same run): {:.2}x",
                     a / b
                 );
@@ -676,16 +773,17 @@ fn print_report(
         }
     }
     for n in notes {
-        println!("- {n}");
+        outln!(out, "- {n}");
     }
     if warnings.is_empty() {
-        println!("- Checksums: all drivers agree on every workload.");
+        outln!(out, "- Checksums: all drivers agree on every workload.");
     } else {
         for w in warnings {
-            println!("- WARNING: {w}");
+            outln!(out, "- WARNING: {w}");
         }
     }
-    println!("- Total run time: {:.1?}.", elapsed);
+    outln!(out, "- Total run time: {:.1?}.", elapsed);
+    out
 }
 
 /// `--loop-secs`: one driver alone (the first of `--drivers`), for a profiler.

@@ -323,6 +323,36 @@ async fn run_one(
     forward: bool,
     progress: &mut dyn Write,
 ) -> Result<()> {
+    // Feature `tracing`: a span per migration file; each of its statements is the driver's
+    // `hyperdjango.query` span (with `db.statement`) inside it.
+    let span = hyperdjango_pgwire::__trace_span!(INFO, "hyperdjango.migrate", {
+        db.system = "postgresql",
+        migration.name = m.name.as_str(),
+        migration.direction = if forward { "up" } else { "down" },
+        migration.statements = if forward { m.up.len() } else { m.down.len() },
+        migration.transaction = !m.no_transaction
+    }, []);
+    let result = span
+        .instrument(run_one_untraced(conn, m, forward, progress))
+        .await;
+    #[cfg(feature = "tracing")]
+    if let Err(e) = &result {
+        span.error(match e {
+            Error::Driver(e) => hyperdjango_pgwire::trace::error_kind(e),
+            _ => "migration",
+        });
+    }
+    span.finish();
+    result
+}
+
+/// [`run_one`] without its span.
+async fn run_one_untraced(
+    conn: &mut Connection,
+    m: &Migration,
+    forward: bool,
+    progress: &mut dyn Write,
+) -> Result<()> {
     let started = Instant::now();
     let verb = if forward { "Applying" } else { "Reverting" };
     let _ = writeln!(progress, "{verb} {}", m.name);

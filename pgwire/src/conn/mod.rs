@@ -174,6 +174,9 @@ pub struct Connection {
     /// How TLS was started, for cancel requests.
     #[cfg(feature = "tls")]
     tls_setup: Option<tls::TlsSetup>,
+    /// Whether query spans show parameter values ([`crate::Config::trace_parameters`]).
+    #[cfg(feature = "tracing")]
+    trace_parameters: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -229,6 +232,8 @@ impl Connection {
             channel_binding_used: false,
             #[cfg(feature = "tls")]
             tls_setup: None,
+            #[cfg(feature = "tracing")]
+            trace_parameters: false,
         }
     }
 

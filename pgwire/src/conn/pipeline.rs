@@ -298,7 +298,19 @@ impl<'c> Pipeline<'c> {
 
     /// Sends every command and reads every result, in order. The outer `Result` fails only if
     /// the connection does; each command has its own `Result`.
-    pub async fn run(mut self) -> Result<Vec<Result<QueryResult>>> {
+    pub async fn run(self) -> Result<Vec<Result<QueryResult>>> {
+        let span = crate::__trace_span!(DEBUG, "hyperdjango.pipeline", {
+            db.system = "postgresql",
+            db.operation.batch.size = self.entries.len(),
+            atomic = self.mode == SyncMode::Atomic
+        }, []);
+        let result = span.instrument(self.run_untraced()).await;
+        crate::trace::finish(&span, &result);
+        result
+    }
+
+    /// [`Pipeline::run`] without its span.
+    async fn run_untraced(mut self) -> Result<Vec<Result<QueryResult>>> {
         let entries = std::mem::take(&mut self.entries);
         let mut buf = std::mem::take(&mut self.buf);
         let atomic = self.mode == SyncMode::Atomic;

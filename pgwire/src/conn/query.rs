@@ -254,6 +254,18 @@ impl Connection {
 
     /// Prepares a statement, declaring the types of its first `types.len()` parameters.
     pub async fn prepare_typed(&mut self, sql: &str, types: &[Type]) -> Result<Statement> {
+        let span = crate::__trace_span!(DEBUG, "hyperdjango.prepare",
+            { db.system = "postgresql", db.statement = sql }, [db.statement.name]);
+        let result = span.instrument(self.prepare_untraced(sql, types)).await;
+        if let Ok(stmt) = &result {
+            span.record("db.statement.name", stmt.name());
+        }
+        crate::trace::finish(&span, &result);
+        result
+    }
+
+    /// [`Connection::prepare_typed`] without its span.
+    async fn prepare_untraced(&mut self, sql: &str, types: &[Type]) -> Result<Statement> {
         self.ready().await?;
         // With prepared statements off the unnamed statement is described here and parsed
         // again at each execution: nothing named is left on the server.
@@ -335,6 +347,51 @@ impl Connection {
         S: ToStatement + ?Sized,
         K: RowSink + Send,
     {
+        let span = crate::__trace_span!(
+            DEBUG,
+            "hyperdjango.query",
+            { db.system = "postgresql" },
+            [
+                db.statement,
+                db.statement.name,
+                db.query.parameters,
+                db.response.rows
+            ]
+        );
+        #[cfg(feature = "tracing")]
+        span.with(|span| {
+            match statement.as_statement() {
+                Ok(stmt) => span.record("db.statement.name", stmt.name()),
+                Err(sql) => span.record("db.statement", sql),
+            }
+            if self.trace_parameters {
+                span.record(
+                    "db.query.parameters",
+                    crate::trace::show_parameters(params).as_str(),
+                );
+            }
+        });
+        let result = span
+            .instrument(self.run_untraced(statement, params, sink))
+            .await;
+        if let Ok(rows) = &result {
+            span.record("db.response.rows", *rows);
+        }
+        crate::trace::finish(&span, &result);
+        result
+    }
+
+    /// [`Connection::run`] without its span.
+    async fn run_untraced<S, K>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+        sink: &mut K,
+    ) -> Result<u64>
+    where
+        S: ToStatement + ?Sized,
+        K: RowSink + Send,
+    {
         let mut retried = false;
         loop {
             self.ready().await?;
@@ -375,6 +432,26 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>> {
+        let span = crate::__trace_span!(DEBUG, "hyperdjango.query",
+            { db.system = "postgresql", db.statement = sql }, [db.response.rows]);
+        let result = span.instrument(self.simple_query_untraced(sql)).await;
+        if let Ok(messages) = &result {
+            span.record_with("db.response.rows", || {
+                messages
+                    .iter()
+                    .map(|m| match m {
+                        SimpleQueryMessage::CommandComplete(n) => *n,
+                        _ => 0,
+                    })
+                    .sum::<u64>()
+            });
+        }
+        crate::trace::finish(&span, &result);
+        result
+    }
+
+    /// [`Connection::simple_query`] without its span.
+    async fn simple_query_untraced(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>> {
         self.ready().await?;
         let mark = self.write_buf.len();
         if let Err(e) = frontend::query(sql, &mut self.write_buf) {

@@ -333,6 +333,46 @@ async fn start(
     dbname: &str,
     tls_host: Option<&str>,
 ) -> Result<Connection> {
+    let span = crate::__trace_span!(INFO, "hyperdjango.connect", {
+        db.system = "postgresql",
+        server.address = %match host {
+            Host::Tcp(name) => name.as_str(),
+            Host::Unix(_) => "unix socket",
+        },
+        server.port = port,
+        network.transport = match host {
+            Host::Tcp(_) => "tcp",
+            Host::Unix(_) => "unix",
+        },
+        db.namespace = dbname,
+        db.user = user,
+        tls = tls_host.is_some()
+    }, [hyperdjango.auth, hyperdjango.protocol]);
+    let result = span
+        .instrument(start_untraced(config, host, port, user, dbname, tls_host))
+        .await;
+    #[cfg(feature = "tracing")]
+    if let Ok((conn, auth)) = &result {
+        span.record("tls", conn.is_tls());
+        span.record("hyperdjango.auth", auth.map_or("trust", AuthMethod::name));
+        span.record_with("hyperdjango.protocol", || {
+            format!("3.{}", conn.protocol_minor)
+        });
+    }
+    crate::trace::finish(&span, &result);
+    result.map(|(conn, _)| conn)
+}
+
+/// [`start`] without its span; also returns the authentication method the server asked for
+/// (`None`: it let the client in without one).
+async fn start_untraced(
+    config: &Config,
+    host: &Host,
+    port: u16,
+    user: &str,
+    dbname: &str,
+    tls_host: Option<&str>,
+) -> Result<(Connection, Option<AuthMethod>)> {
     #[allow(unused_mut)]
     let mut stream = open(host, port).await?;
     // Cancel requests go to the address this socket reached, not to whatever the host name
@@ -406,14 +446,22 @@ async fn start(
     conn.protocol_minor = max.minor;
     conn.flush().await?;
 
-    authenticate(&mut conn, config, user).await?;
+    #[cfg(feature = "tracing")]
+    {
+        conn.trace_parameters = config.get_trace_parameters();
+    }
+    let method = authenticate(&mut conn, config, user).await?;
     finish_startup(&mut conn, config).await?;
-    Ok(conn)
+    Ok((conn, method))
 }
 
 /// Answers the server's authentication requests until AuthenticationOk, enforcing
 /// `require_auth` (before anything is sent for a method) and `channel_binding`.
-async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Result<()> {
+async fn authenticate(
+    conn: &mut Connection,
+    config: &Config,
+    user: &str,
+) -> Result<Option<AuthMethod>> {
     let mut scram: Option<ScramSha256> = None;
     // The method the server asked for, once it asked.
     let mut method: Option<AuthMethod> = None;
@@ -470,7 +518,7 @@ async fn authenticate(conn: &mut Connection, config: &Config, user: &str) -> Res
                         "the server let the client in without authenticating it (trust or cert in pg_hba.conf), so nothing was bound to the TLS channel".into(),
                     ))));
                 }
-                return Ok(());
+                return Ok(method);
             }
             Message::AuthenticationCleartextPassword => {
                 let password = need_password(conn, config, "password")?;
