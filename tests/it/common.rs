@@ -114,10 +114,13 @@ pub async fn extension(conn: &mut Connection, name: &str, test: &str) -> bool {
         ));
         return false;
     }
-    // Extensions are per database: concurrent tests may race to create it.
+    // Extensions are per database: concurrent tests may race to create it. Always in
+    // `public`, whatever this connection's search_path, so every test finds its types.
     for _ in 0..5 {
         match conn
-            .batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS {name}"))
+            .batch_execute(&format!(
+                "CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA public"
+            ))
             .await
         {
             Ok(()) => return true,

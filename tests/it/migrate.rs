@@ -160,7 +160,9 @@ impl Drop for Env {
 /// `url` with `search_path` set to `schema` through the startup options.
 pub fn with_search_path(url: &str, schema: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+    // `public` second: extensions' types (pgvector's `vector`) live there, and the migration
+    // system only looks at the current (first) schema.
+    format!("{url}{sep}options=-c%20search_path%3D{schema}%2Cpublic")
 }
 
 pub async fn env(prefix: &str) -> Env {
