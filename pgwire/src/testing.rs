@@ -872,17 +872,31 @@ impl TestCluster {
     /// assert!(std::net::TcpStream::connect(("127.0.0.1", cluster.port().unwrap())).is_err());
     /// ```
     pub fn stop(&self) -> Result<(), TestClusterError> {
+        self.stop_mode("fast")
+    }
+
+    /// Stops the server at once (`pg_ctl -m immediate stop`): every backend exits without
+    /// finishing its work, as in a crash, so nothing in flight can complete. The next start
+    /// runs crash recovery. Only for clusters from [`start`](Self::start).
+    ///
+    /// ```no_run
+    /// use hyperdjango_pgwire::testing::TestCluster;
+    ///
+    /// let cluster = TestCluster::start().unwrap();
+    /// cluster.stop_immediate().unwrap();
+    /// assert!(std::net::TcpStream::connect(("127.0.0.1", cluster.port().unwrap())).is_err());
+    /// ```
+    pub fn stop_immediate(&self) -> Result<(), TestClusterError> {
+        self.stop_mode("immediate")
+    }
+
+    fn stop_mode(&self, mode: &str) -> Result<(), TestClusterError> {
         let local = self.owned("stop")?;
         let _guard = lock(&local.control);
         let mut cmd = local.runner.command(local.paths.tool("pg_ctl"));
-        cmd.arg("-D").arg(&local.paths.data).args([
-            "-m",
-            "fast",
-            "-w",
-            "-t",
-            PG_CTL_TIMEOUT,
-            "stop",
-        ]);
+        cmd.arg("-D")
+            .arg(&local.paths.data)
+            .args(["-m", mode, "-w", "-t", PG_CTL_TIMEOUT, "stop"]);
         local
             .runner
             .run(cmd, "pg_ctl stop")
